@@ -1,0 +1,1 @@
+"""CISTECH Privacy Gateway: GraphQL over marketplace data with privacy enforcement."""
