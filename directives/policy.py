@@ -1,0 +1,209 @@
+"""The privacy policy as a pure function of plain data (DESIGN §4).
+
+`Policy.decide` answers, for one field, SHOW, MASK or STRIP with a reason.
+Precedence, first match wins:
+
+1. SELF sees all of their own data while the account exists (Art. 4.1),
+   whatever purpose the client names.
+2. Gate: an employee naming a purpose outside their role's purposes gets
+   nothing (ROLE_NOT_PERMITTED, Art. 3.2); a platform user naming anything
+   but FULFILLMENT gets nothing (PURPOSE_NOT_PERMITTED); a consent-based
+   purpose (ANALYTICS) sees nothing of a subject who withdrew consent.
+3. ERASED / PURGED: names and authorship become "Deleted user", message
+   bodies stay visible to the other participants, everything else is gone.
+   On retained records (Art. 6.5) FINANCE/BILLING and DPO/LEGAL still read
+   name, billing, card, tax id and company address; everyone else gets
+   RETENTION_ONLY (the name as "Deleted user"). PURGED means the hold has
+   expired, so `retained` no longer unlocks anything.
+4. The relationship's or role's table, narrowed while ERASURE_PENDING by an
+   overlay: the public, former counterparties and conversation participants
+   see only a tombstone name and message bodies; a counterparty of an order
+   still in progress keeps what delivery needs (only UGC is hidden);
+   employees keep their role's view, analysts lose everything.
+
+Where DESIGN is silent: counterparties see the email masked (messaging goes
+through the platform), the account creation date only as a month, and a
+company's tax id is public (register) while its address is shown to the
+public only as "city, country"; support and security see addresses only as
+"city, country"; finance sees the card reference because reconciliation
+needs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from directives import rules
+from directives.decision import Action, Decision, Reason, show, strip
+from directives.taxonomy import (
+    PURPOSE_BASIS,
+    ROLE_PURPOSES,
+    Category,
+    DeletionState,
+    LawfulBasis,
+    Purpose,
+    Relationship,
+    Role,
+)
+
+_ERASED_STATES = frozenset({DeletionState.ERASED, DeletionState.PURGED})
+_STRICTNESS = {Action.SHOW: 0, Action.MASK: 1, Action.STRIP: 2}
+_PLATFORM_RELATIONSHIPS = (
+    Relationship.SELF,
+    Relationship.COUNTERPARTY,
+    Relationship.FORMER_COUNTERPARTY,
+    Relationship.PARTICIPANT,
+    Relationship.PUBLIC,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectState:
+    deletion: DeletionState
+    analytics_consent: bool
+
+
+ACTIVE_CONSENTING = SubjectState(DeletionState.ACTIVE, analytics_consent=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Who reads: relationship to the subject, the employee's role, the purpose named."""
+
+    relationship: Relationship
+    role: Role | None
+    purpose: Purpose
+
+    def __post_init__(self) -> None:
+        if (self.relationship is Relationship.EMPLOYEE) != (self.role is not None):
+            raise ValueError(
+                "an Audience has a role exactly when its relationship is EMPLOYEE; "
+                "pass role=None for platform users"
+            )
+
+
+Tables = Mapping[Relationship | Role, Mapping[Category, Decision]]
+
+
+@dataclass(frozen=True)
+class Policy:
+    version: str
+    relationship_rules: Mapping[Relationship, Mapping[Category, Decision]]
+    role_rules: Mapping[tuple[Role, Purpose], Mapping[Category, Decision]]
+    pending_overlays: Tables
+    erased: Mapping[Category, Decision]
+    erased_overrides: Tables
+    legal_hold: Mapping[Category, frozenset[tuple[Role, Purpose]]]
+    retention_only: Mapping[Category, Decision]
+    legal_hold_states: frozenset[DeletionState] = rules.LEGAL_HOLD_STATES
+    role_purposes: Mapping[Role, frozenset[Purpose]] = field(default_factory=lambda: ROLE_PURPOSES)
+    purpose_basis: Mapping[Purpose, LawfulBasis] = field(default_factory=lambda: PURPOSE_BASIS)
+    platform_purposes: frozenset[Purpose] = frozenset({Purpose.FULFILLMENT})
+
+    def __post_init__(self) -> None:
+        complete = {
+            **{r.value: t for r, t in self.relationship_rules.items()},
+            **{f"{r.value}/{p.value}": t for (r, p), t in self.role_rules.items()},
+            "erased": self.erased,
+        }
+        for name, table in complete.items():
+            if missing := set(Category) - set(table):
+                raise ValueError(f"policy table {name} lacks {sorted(c.value for c in missing)}")
+        needed = {r for r in Relationship if r not in (Relationship.SELF, Relationship.EMPLOYEE)}
+        if lacking := needed - set(self.relationship_rules):
+            raise ValueError(f"no policy table for {sorted(r.value for r in lacking)}")
+        pairs = {(r, p) for r, ps in self.role_purposes.items() for p in ps}
+        if lacking_pairs := pairs - set(self.role_rules):
+            raise ValueError(f"no policy table for {sorted(f'{r}/{p}' for r, p in lacking_pairs)}")
+        if missing_retained := set(self.legal_hold) - set(self.retention_only):
+            raise ValueError(f"retention_only lacks {sorted(c.value for c in missing_retained)}")
+
+    def decide(
+        self,
+        audience: Audience,
+        category: Category,
+        state: SubjectState,
+        *,
+        retained: bool = False,
+    ) -> Decision:
+        erased = state.deletion in _ERASED_STATES
+        if audience.relationship is Relationship.SELF and not erased:
+            return show(Reason.SELF)
+        if audience.relationship is not Relationship.SELF and (gate := self._gate(audience, state)):
+            return gate
+        key = _key(audience)
+        if erased:
+            holders = self.legal_hold.get(category)
+            if retained and holders is not None and state.deletion in self.legal_hold_states:
+                if (audience.role, audience.purpose) in holders:
+                    return show(Reason.RETAINED_RECORD)
+                return self.retention_only[category]
+            return self.erased_overrides.get(key, {}).get(category) or self.erased[category]
+        if audience.role is not None:
+            base = self.role_rules[(audience.role, audience.purpose)][category]
+        else:
+            base = self.relationship_rules[audience.relationship][category]
+        if state.deletion is DeletionState.ERASURE_PENDING:
+            overlay = self.pending_overlays.get(key, {}).get(category)
+            if overlay and base.action is not Action.STRIP and _narrows(overlay, base):
+                return overlay
+        return base
+
+    def decide_all(
+        self, audience: Audience, state: SubjectState, *, retained: bool = False
+    ) -> dict[Category, Decision]:
+        """Every category at once: decide once per (subject, request)."""
+        return {c: self.decide(audience, c, state, retained=retained) for c in Category}
+
+    def explain(
+        self, category: Category, state: SubjectState, *, retained: bool = False
+    ) -> list[tuple[Audience, Decision]]:
+        """The decision for every viewer class, for catalogs and `redactionStatus`."""
+        return [(a, self.decide(a, category, state, retained=retained)) for a in audiences()]
+
+    def permitted(self, category: Category) -> list[Audience]:
+        """Audiences that see the category, shown or masked, of an active consenting subject."""
+        return [
+            audience
+            for audience, decision in self.explain(category, ACTIVE_CONSENTING)
+            if decision.action is not Action.STRIP
+        ]
+
+    def _gate(self, audience: Audience, state: SubjectState) -> Decision | None:
+        if audience.role is not None:
+            if audience.purpose not in self.role_purposes.get(audience.role, frozenset()):
+                return strip(Reason.ROLE_NOT_PERMITTED)
+        elif audience.purpose not in self.platform_purposes:
+            return strip(Reason.PURPOSE_NOT_PERMITTED)
+        consent_based = self.purpose_basis[audience.purpose] is LawfulBasis.CONSENT
+        if consent_based and not state.analytics_consent:
+            return strip(Reason.CONSENT_WITHDRAWN)
+        return None
+
+
+def audiences() -> list[Audience]:
+    """Every viewer class: platform users acting for FULFILLMENT, then role x purpose."""
+    platform = [Audience(r, None, Purpose.FULFILLMENT) for r in _PLATFORM_RELATIONSHIPS]
+    staff = [Audience(Relationship.EMPLOYEE, r, p) for r in Role for p in Purpose]
+    return platform + staff
+
+
+def _key(audience: Audience) -> Relationship | Role:
+    return audience.role if audience.role is not None else audience.relationship
+
+
+def _narrows(overlay: Decision, base: Decision) -> bool:
+    return _STRICTNESS[overlay.action] >= _STRICTNESS[base.action]
+
+
+DEFAULT_POLICY = Policy(
+    version="2026-11-25.1",
+    relationship_rules=rules.RELATIONSHIP_RULES,
+    role_rules=rules.ROLE_RULES,
+    pending_overlays=rules.PENDING_OVERLAYS,
+    erased=rules.ERASED,
+    erased_overrides=rules.ERASED_OVERRIDES,
+    legal_hold=rules.LEGAL_HOLD,
+    retention_only=rules.RETENTION_ONLY,
+)
