@@ -24,6 +24,7 @@ class Settings:
     env: str = "development"
     jwt_secret: str = DEMO_JWT_SECRET
     jwt_public_key_file: Path | None = None
+    jwt_private_key_file: Path | None = None
     jwt_algorithm: str = "HS256"
     jwt_issuer: str = "cistech"
     token_ttl_seconds: int = 3600
@@ -38,11 +39,13 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         key_file = env.get("GATEWAY_JWT_PUBLIC_KEY_FILE")
+        private_file = env.get("GATEWAY_JWT_PRIVATE_KEY_FILE")
         settings = cls(
             database_url=env.get("GATEWAY_DATABASE_URL", DEFAULT_DATABASE_URL),
             env=env.get("GATEWAY_ENV", "development"),
             jwt_secret=env.get("GATEWAY_JWT_SECRET", DEMO_JWT_SECRET),
             jwt_public_key_file=Path(key_file) if key_file else None,
+            jwt_private_key_file=Path(private_file) if private_file else None,
             jwt_algorithm="RS256" if key_file else "HS256",
             jwt_issuer=env.get("GATEWAY_JWT_ISSUER", "cistech"),
             token_ttl_seconds=_int(env, "GATEWAY_TOKEN_TTL_SECONDS", 3600),

@@ -1,0 +1,142 @@
+"""The ASGI application: `create_app(settings)` wires HTTP, auth, the schema and the database."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+from strawberry.asgi import GraphQL
+
+from directives.policy import DEFAULT_POLICY, Policy
+from gateway.auth import ANONYMOUS_CLAIMS, parse_authorization, parse_purpose, verify_token
+from gateway.db.engine import create_engine, ping, session_factory
+from gateway.errors import AuthenticationError, DatabaseUnavailable, PurposeError
+from gateway.settings import Settings
+from resolvers.context import Context
+from resolvers.loaders import Loaders
+from resolvers.privacy import PrivacyScope
+from resolvers.viewer import Viewer, resolve_viewer
+from schema.build import build_schema
+
+
+class GatewayGraphQL(GraphQL[Context, None]):
+    """Strawberry's ASGI app with a per-request Context built from the verified viewer."""
+
+    def __init__(self, gateway: Gateway, **kwargs: Any) -> None:
+        super().__init__(gateway.schema, graphql_ide="graphiql" if gateway.settings.graphiql else None, **kwargs)
+        self.gateway = gateway
+
+    async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
+        viewer: Viewer = request.scope["state"]["viewer"]
+        full = request.headers.get("x-privacy-report", "").lower() == "full"
+        return self.gateway.context(viewer, full_report=full)
+
+
+class Gateway:
+    """What one running gateway holds: settings, engine, schema, policy."""
+
+    def __init__(self, settings: Settings, *, policy: Policy = DEFAULT_POLICY, enforce: bool = True) -> None:
+        self.settings = settings
+        self.policy = policy
+        self.enforce = enforce
+        self.engine = create_engine(settings)
+        self.sessions = session_factory(self.engine)
+        self.schema = build_schema()
+        self._key = settings.pseudonym_key.encode()
+
+    def context(self, viewer: Viewer, *, full_report: bool = False) -> Context:
+        loaders = Loaders(self.sessions)
+        privacy = PrivacyScope(
+            policy=self.policy,
+            viewer=viewer,
+            loaders=loaders,
+            pseudonym_key=self._key,
+            enforce=self.enforce,
+            full_report=full_report,
+        )
+        return Context(self.settings, viewer, self.sessions, loaders, privacy)
+
+    async def authenticate(self, request: Request) -> Viewer:
+        token = parse_authorization(request.headers.get("authorization"))
+        claims = ANONYMOUS_CLAIMS if token is None else verify_token(self.settings, token)
+        purpose = None
+        if claims.role is not None:
+            purpose = parse_purpose(request.headers.get("x-processing-purpose"))
+        return await resolve_viewer(self.sessions, claims, purpose)
+
+
+def create_app(settings: Settings, *, enforce_privacy: bool = True) -> Starlette:
+    """Build the app; `enforce_privacy=False` exists for the benchmark's baseline only."""
+    gateway = Gateway(settings, enforce=enforce_privacy)
+    graphql = GatewayGraphQL(gateway)
+
+    async def graphql_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+        """Authenticate before strawberry sees the request: 401/400 are plain HTTP errors."""
+        request = Request(scope, receive)
+        if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+            scope.setdefault("state", {})["viewer"] = None
+            await graphql(scope, receive, send)
+            return
+        try:
+            viewer = await gateway.authenticate(request)
+        except AuthenticationError as exc:
+            await _error(401, "UNAUTHENTICATED", str(exc), {"WWW-Authenticate": "Bearer"})(scope, receive, send)
+            return
+        except PurposeError as exc:
+            await _error(400, "PURPOSE_REQUIRED", str(exc))(scope, receive, send)
+            return
+        except DatabaseUnavailable as exc:
+            await _error(503, "DATABASE_UNAVAILABLE", str(exc))(scope, receive, send)
+            return
+        scope.setdefault("state", {})["viewer"] = viewer
+        await graphql(scope, receive, send)
+
+    async def healthz(request: Request) -> Response:
+        try:
+            await ping(gateway.engine)
+        except DatabaseUnavailable:
+            return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "up"})
+
+    async def sdl(request: Request) -> Response:
+        return PlainTextResponse(gateway.schema.as_str() + "\n", media_type="application/graphql")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await gateway.engine.dispose()
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", _Asgi(graphql_endpoint), methods=["GET", "POST"]),
+            Route("/healthz", healthz),
+            Route("/schema.graphql", sdl),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    return app
+
+
+class _Asgi:
+    """Starlette treats plain functions as request handlers; this marks a raw ASGI endpoint."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": code}}]},
+        status_code=status,
+        headers=headers,
+    )

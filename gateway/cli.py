@@ -1,0 +1,228 @@
+"""`privacy-gateway`: run, seed and inspect the gateway. Errors are one line, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from directives.taxonomy import Role
+from gateway.errors import GatewayError
+from gateway.settings import Settings
+
+EXAMPLE_QUERY = "{ me { fullName email orders { id status seller { fullName } } } }"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        result: int = args.run(settings, args)
+        return result
+    except GatewayError as exc:
+        print(f"privacy-gateway: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="privacy-gateway",
+        description="CISTECH Privacy Gateway: GraphQL over marketplace data, privacy enforced.",
+        epilog="Configuration comes from GATEWAY_* environment variables (see README).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo", help="create, migrate and seed a SQLite demo database if missing, then serve",
+        description="Create, migrate and seed a SQLite database if it is not there, then serve "
+        "it; prints the URL, ready tokens and an example query.",
+    )
+    _serve_args(demo)
+    demo.add_argument("--db", type=Path, default=Path("privacy-gateway-demo.db"),
+                      help="SQLite file to use (default: %(default)s)")
+    demo.add_argument("--users", type=_positive, default=200,
+                      help="platform users to generate when seeding (default: %(default)s)")
+    demo.set_defaults(run=_demo)
+
+    serve = commands.add_parser(
+        "serve", help="serve the database in GATEWAY_DATABASE_URL (migrated to head first)",
+        description="Upgrade the database in GATEWAY_DATABASE_URL to the latest migration, "
+        "then serve GraphQL on /graphql.",
+    )
+    _serve_args(serve)
+    serve.set_defaults(run=_serve)
+
+    seed = commands.add_parser(
+        "seed", help="fill the configured (empty) database with deterministic demo data",
+        description="Migrate the database in GATEWAY_DATABASE_URL and fill it with "
+        "deterministic demo data: the same seed gives the same data.",
+    )
+    seed.add_argument("--users", type=_positive, default=200,
+                      help="platform users to generate (default: %(default)s)")
+    seed.add_argument("--seed", type=int, default=7, help="random seed (default: %(default)s)")
+    seed.add_argument("--quiet", action="store_true", help="no progress bar")
+    seed.set_defaults(run=_seed)
+
+    token = commands.add_parser(
+        "token", help="print a signed bearer token",
+        description="Print a signed bearer token alone on stdout.",
+    )
+    who = token.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", type=_positive, help="platform user id")
+    who.add_argument("--employee", type=_positive, help="employee id (needs --role)")
+    token.add_argument("--role", type=_role, help=f"employee role: {', '.join(r.value.lower() for r in Role)}")
+    token.add_argument("--ttl", type=_positive, help="lifetime in seconds (default: GATEWAY_TOKEN_TTL_SECONDS)")
+    token.set_defaults(run=_token)
+
+    export = commands.add_parser(
+        "export-schema", help="print the GraphQL SDL, directives included",
+        description="Print the GraphQL schema (SDL) with its privacy directives.",
+    )
+    export.set_defaults(run=_export_schema)
+
+    migrate = commands.add_parser(
+        "migrate", help="upgrade the configured database to the latest migration",
+        description="Run Alembic migrations on GATEWAY_DATABASE_URL up to head.",
+    )
+    migrate.set_defaults(run=_migrate)
+    return parser
+
+
+def _serve_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default: %(default)s)")
+    parser.add_argument("--port", type=_port, default=8000, help="port (default: %(default)s)")
+
+
+def _positive(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {raw!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {raw!r}")
+    return value
+
+
+def _port(raw: str) -> int:
+    value = _positive(raw)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"port must be 1-65535, got {raw!r}")
+    return value
+
+
+def _role(raw: str) -> Role:
+    try:
+        return Role(raw.upper())
+    except ValueError:
+        names = ", ".join(r.value.lower() for r in Role)
+        raise argparse.ArgumentTypeError(f"unknown role {raw!r}; use one of {names}") from None
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.migrate import upgrade
+
+    upgrade(settings)
+    print("database is at the latest migration", file=sys.stderr)
+    return 0
+
+
+def _seed(settings: Settings, args: argparse.Namespace) -> int:
+    import time
+
+    from gateway.migrate import upgrade
+    from gateway.seed import seed_database
+
+    upgrade(settings)
+    started = time.perf_counter()
+    summary = asyncio.run(
+        seed_database(settings, users=args.users, seed=args.seed, progress=not args.quiet)
+    )
+    elapsed = time.perf_counter() - started
+    print(f"seeded {summary} in {elapsed:.1f}s", file=sys.stderr)
+    return 0
+
+
+def _token(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.auth import issue_token
+
+    if args.employee is not None and args.role is None:
+        raise GatewayError("--employee needs --role")
+    if args.user is not None and args.role is not None:
+        raise GatewayError("--role applies to --employee only")
+    print(issue_token(settings, user_id=args.user, employee_id=args.employee, role=args.role,
+                      ttl_seconds=args.ttl))
+    return 0
+
+
+def _export_schema(settings: Settings, args: argparse.Namespace) -> int:
+    from schema.build import build_schema
+
+    print(build_schema().as_str())
+    return 0
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.migrate import upgrade
+
+    upgrade(settings)
+    _run(settings, args.host, args.port)
+    return 0
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.migrate import upgrade
+    from gateway.seed import seed_database
+
+    db: Path = args.db.resolve()
+    settings = replace(settings, database_url=f"sqlite+aiosqlite:///{db}")
+    fresh = not db.exists()
+    upgrade(settings)
+    if fresh:
+        print(f"seeding demo data into {db} ...", file=sys.stderr)
+        asyncio.run(seed_database(settings, users=args.users, seed=7, progress=True))
+    print(_banner(settings, args.host, args.port), file=sys.stderr)
+    _run(settings, args.host, args.port)
+    return 0
+
+
+def _banner(settings: Settings, host: str, port: int) -> str:
+    from gateway.auth import issue_token
+    from gateway.seed import DEMO_EMPLOYEES, DEMO_USERS
+
+    ttl = 24 * 3600
+    lines = [f"CISTECH Privacy Gateway on http://{host}:{port}/graphql (GraphiQL in a browser)", ""]
+    for name in ("buyer", "seller", "logistics"):
+        token = issue_token(settings, user_id=DEMO_USERS[name], ttl_seconds=ttl)
+        lines.append(f"{name:>10} (user {DEMO_USERS[name]}): {token}")
+    for name in ("support", "dpo"):
+        employee_id, role = DEMO_EMPLOYEES[name]
+        token = issue_token(settings, employee_id=employee_id, role=Role(role), ttl_seconds=ttl)
+        lines.append(f"{name:>10} (employee {employee_id}): {token}")
+    lines += [
+        "",
+        "Employees also send X-Processing-Purpose (support: SUPPORT, dpo: LEGAL).",
+        "Example:",
+        f"  curl -s http://{host}:{port}/graphql -H 'Authorization: Bearer <buyer token>' \\",
+        f"    -H 'Content-Type: application/json' -d '{{\"query\": \"{EXAMPLE_QUERY}\"}}'",
+    ]
+    return "\n".join(lines)
+
+
+def _run(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    from gateway.app import create_app
+
+    os.environ.setdefault("GATEWAY_DATABASE_URL", settings.database_url)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Query logic, per-request loaders and row visibility; no GraphQL types here."""

@@ -1,0 +1,5 @@
+"""Errors a client caused; their messages are safe to show (no personal data, ever)."""
+
+
+class InputError(ValueError):
+    """A bad argument: shown to the client as is."""

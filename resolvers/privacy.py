@@ -1,0 +1,95 @@
+"""Per-request privacy state: who the viewer is to each subject, and the decisions that follow.
+
+A decision is a pure function of (audience, category, subject state, retention); the
+scope memoises it, so a 5,000-row list costs a handful of policy evaluations, and each
+subject's view is built once per request however many paths reach it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from directives.decision import Decision
+from directives.policy import Audience, Policy, SubjectState
+from directives.report import RedactionReport
+from directives.taxonomy import Category, DeletionState, Relationship
+from gateway.db.models import User
+from resolvers.loaders import Loaders
+from resolvers.relationships import RelationshipBySubject
+from resolvers.viewer import Viewer
+
+DecisionKey = tuple[Audience, Category, SubjectState, bool]
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectView:
+    """How one request's viewer stands towards one data subject."""
+
+    subject_id: int | None
+    audience: Audience
+    state: SubjectState
+
+
+@dataclass(eq=False)
+class PrivacyScope:
+    policy: Policy
+    viewer: Viewer
+    loaders: Loaders
+    pseudonym_key: bytes
+    enforce: bool = True
+    full_report: bool = False
+    report: RedactionReport = field(default_factory=RedactionReport)
+    _views: dict[int, SubjectView] = field(default_factory=dict)
+    _decisions: dict[DecisionKey, Decision] = field(default_factory=dict)
+    _relationships: RelationshipBySubject | None = None
+    # Selected sub-fields per field AST node (ids are stable: the document lives as long as
+    # the request does).
+    selections: dict[int, dict[str, list[str]]] = field(default_factory=dict)
+
+    def decide(self, view: SubjectView, category: Category, retained: bool) -> Decision:
+        key = (view.audience, category, view.state, retained)
+        decision = self._decisions.get(key)
+        if decision is None:
+            decision = self.policy.decide(view.audience, category, view.state, retained=retained)
+            self._decisions[key] = decision
+        return decision
+
+    async def views(self, subject_ids: Sequence[int | None]) -> list[SubjectView]:
+        missing = sorted({sid for sid in subject_ids if sid is not None} - self._views.keys())
+        if missing:
+            users: list[User | None] = await self.loaders.user_by_id.load_many(missing)
+            relationships = await self._relationships_of(missing)
+            for sid, user, relationship in zip(missing, users, relationships, strict=True):
+                self._views[sid] = SubjectView(sid, self._audience(relationship), _state(user))
+        return [self._views[sid] if sid is not None else self.detached() for sid in subject_ids]
+
+    async def view(self, subject_id: int | None) -> SubjectView:
+        return (await self.views([subject_id]))[0]
+
+    def detached(self) -> SubjectView:
+        """The view of a subject whose link was cut by erasure (a chat sender, say)."""
+        return SubjectView(None, self._audience(Relationship.PUBLIC), ERASED_STATE)
+
+    def _audience(self, relationship: Relationship) -> Audience:
+        if self.viewer.is_employee:
+            return Audience(Relationship.EMPLOYEE, self.viewer.role, self.viewer.purpose)
+        return Audience(relationship, None, self.viewer.purpose)
+
+    async def _relationships_of(self, subject_ids: list[int]) -> list[Relationship]:
+        viewer_id = self.viewer.user_id
+        if self.viewer.is_employee or viewer_id is None:
+            return [Relationship.PUBLIC] * len(subject_ids)
+        if self._relationships is None:
+            self._relationships = RelationshipBySubject(self.loaders.sessions, viewer_id)
+        result: list[Relationship] = await self._relationships.load_many(subject_ids)
+        return result
+
+
+ERASED_STATE = SubjectState(DeletionState.ERASED, analytics_consent=False)
+
+
+def _state(user: User | None) -> SubjectState:
+    if user is None:
+        return ERASED_STATE
+    return SubjectState(DeletionState(user.deletion_state), analytics_consent=user.analytics_consent)

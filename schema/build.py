@@ -1,0 +1,57 @@
+"""The one place the GraphQL schema is assembled and checked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.types.base import StrawberryOptional
+
+from directives.sdl import Personal
+from resolvers.errors import InputError
+from schema.extension import PrivacyReportExtension
+from schema.privacy import SchemaPrivacyError
+from schema.query import Query
+from schema.types.chat import Conversation, Message
+from schema.types.commerce import Invoice, Order, OrderItem, Payment, Product, Shipment
+from schema.types.content import Comment, Review, Video
+from schema.types.people import Address, Company, User
+
+OBJECT_TYPES: tuple[type, ...] = (
+    User, Address, Company, Product, Order, OrderItem, Shipment, Payment, Invoice,
+    Review, Video, Comment, Conversation, Message,
+)
+
+
+def build_schema(
+    *, types: Iterable[type] = OBJECT_TYPES, extensions: Iterable[type[SchemaExtension]] = ()
+) -> strawberry.Schema:
+    check_personal_fields_nullable(types)
+    return strawberry.Schema(
+        query=Query,
+        types=list(types),
+        extensions=[
+            PrivacyReportExtension,
+            MaskErrors(should_mask_error=_unexpected),
+            *extensions,
+        ],
+    )
+
+
+def check_personal_fields_nullable(types: Iterable[type]) -> None:
+    """Policy can strip any personal field, so each must be nullable in the SDL."""
+    for cls in types:
+        for field in cls.__strawberry_definition__.fields:  # type: ignore[attr-defined]
+            is_personal = any(isinstance(d, Personal) for d in field.directives)
+            if is_personal and not isinstance(field.type, StrawberryOptional):
+                raise SchemaPrivacyError(
+                    f"{cls.__name__}.{field.python_name} is @personal but not nullable: policy "
+                    f"may strip it, so declare it as `{field.python_name}: ... | None`"
+                )
+
+
+def _unexpected(error: GraphQLError) -> bool:
+    original = error.original_error
+    return original is not None and not isinstance(original, InputError)

@@ -1,0 +1,184 @@
+"""Privacy applied where objects are built: one decision per (subject, category), no field wrappers.
+
+Each GraphQL type with personal data builds its objects through `project()`, which
+reads the type's `@personal` directives once, asks the request's PrivacyScope for a
+decision per subject and category, and stores what it hid on the object. Resolvers that
+hand objects to GraphQL call `report()` so the redaction report names response paths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, TypeVar
+
+from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
+from strawberry.types import Info
+
+from directives.decision import Action, Reason
+from directives.masking import Strategy, apply_mask
+from directives.sdl import Personal
+from directives.taxonomy import Category
+from resolvers.context import Context
+from resolvers.privacy import SubjectView
+
+T = TypeVar("T")
+Redaction = tuple[str, Action, Reason]
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalField:
+    attr: str  # the Python attribute holding the value; a link field holds the linked id
+    name: str  # the GraphQL field name
+    category: Category
+    subject: str | None
+    strategy: Strategy
+    is_link: bool
+
+
+class SchemaPrivacyError(Exception):
+    """The schema declares personal data in a way the gateway cannot enforce."""
+
+
+@cache
+def personal_fields(cls: type) -> tuple[PersonalField, ...]:
+    """The `@personal` fields of a strawberry type, read from its directives once."""
+    from strawberry.schema.name_converter import NameConverter
+
+    names = NameConverter()
+    found = []
+    for field in cls.__strawberry_definition__.fields:  # type: ignore[attr-defined]
+        for directive in field.directives:
+            if isinstance(directive, Personal):
+                is_link = field.base_resolver is not None
+                found.append(
+                    PersonalField(
+                        attr=f"{field.python_name}_id" if is_link else field.python_name,
+                        name=names.get_graphql_name(field),
+                        category=directive.category,
+                        subject=directive.subject,
+                        strategy=directive.strategy,
+                        is_link=is_link,
+                    )
+                )
+    return tuple(found)
+
+
+def project(
+    ctx: Context,
+    cls: type[T],
+    values: dict[str, Any],
+    views: Mapping[str | None, SubjectView],
+    *,
+    retained: bool = False,
+) -> T:
+    """Build `cls(**values)` with every personal value shown, masked or stripped."""
+    scope = ctx.privacy
+    redactions: list[Redaction] = []
+    if scope.enforce:
+        for field in personal_fields(cls):
+            decision = scope.decide(views[field.subject], field.category, retained)
+            if decision.action is Action.SHOW:
+                continue
+            if decision.action is Action.STRIP:
+                values[field.attr] = None
+            elif not field.is_link:  # a masked link still leads to an object that masks itself
+                values[field.attr] = apply_mask(
+                    decision.strategy or field.strategy,
+                    values[field.attr],
+                    key=scope.pseudonym_key,
+                    purpose=scope.viewer.purpose.value,
+                )
+            redactions.append((field.name, decision.action, decision.reason))
+    obj = cls(**values)
+    obj.redactions = tuple(redactions)  # type: ignore[attr-defined]
+    return obj
+
+
+def report(info: Info[Context, None], objects: Iterable[Any] | Any, *, nodes: str | None = None) -> None:
+    """Record what the objects just returned by this field hid, under their response paths.
+
+    `objects` is one object, or a list (items get `[i]`); `nodes` names the list field of
+    a page object (`users { nodes { ... } }`).
+    """
+    scope = info.context.privacy
+    if not scope.enforce or objects is None:
+        return
+    base = _path(info)
+    selection = _selected(info)
+    if nodes is not None:
+        keys = selection.get(nodes, ())
+        if not keys:
+            return
+        base_paths = [(*base, key) for key in keys]
+        selection = _merge_sub(info, nodes)
+    else:
+        base_paths = [base]
+    if isinstance(objects, list | tuple):
+        for prefix in base_paths:
+            for index, obj in enumerate(objects):
+                _record(scope.report, (*prefix, index), obj, selection)
+    else:
+        for prefix in base_paths:
+            _record(scope.report, prefix, objects, selection)
+
+
+def _record(report: Any, path: tuple[str | int, ...], obj: Any, selection: Mapping[str, Sequence[str]]) -> None:
+    for name, action, reason in getattr(obj, "redactions", ()):
+        for key in selection.get(name, ()):
+            report.record(path, key, action, reason)
+
+
+def _path(info: Info[Context, None]) -> tuple[str | int, ...]:
+    return tuple(info.path.as_list())
+
+
+def _selected(info: Info[Context, None]) -> Mapping[str, Sequence[str]]:
+    """GraphQL field name -> response keys (aliases) selected under this field."""
+    raw = info._raw_info
+    cache_key = id(raw.field_nodes[0])
+    cache = info.context.privacy.selections
+    cached = cache.get(cache_key)
+    if cached is not None:
+        return cached
+    keys: dict[str, list[str]] = {}
+    for node in raw.field_nodes:
+        _collect(node.selection_set, raw.fragments, keys)
+    cache[cache_key] = keys
+    return keys
+
+
+def _merge_sub(info: Info[Context, None], child: str) -> Mapping[str, Sequence[str]]:
+    raw = info._raw_info
+    keys: dict[str, list[str]] = {}
+    for node in raw.field_nodes:
+        for sub in _children(node.selection_set, raw.fragments):
+            if sub.name.value == child:
+                _collect(sub.selection_set, raw.fragments, keys)
+    return keys
+
+
+def _children(selection_set: SelectionSetNode | None, fragments: Mapping[str, Any]) -> list[FieldNode]:
+    found: list[FieldNode] = []
+    if selection_set is None:
+        return found
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            found.append(selection)
+        elif isinstance(selection, InlineFragmentNode):
+            found.extend(_children(selection.selection_set, fragments))
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = fragments.get(selection.name.value)
+            if fragment is not None:
+                found.extend(_children(fragment.selection_set, fragments))
+    return found
+
+
+def _collect(selection_set: SelectionSetNode | None, fragments: Mapping[str, Any], keys: dict[str, list[str]]) -> None:
+    for node in _children(selection_set, fragments):
+        key = node.alias.value if node.alias else node.name.value
+        bucket = keys.setdefault(node.name.value, [])
+        if key not in bucket:
+            bucket.append(key)
+

@@ -1,0 +1,344 @@
+"""Products, orders and what hangs off them: items, shipments, payments, invoices."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry import Private
+from strawberry.types import Info
+
+from directives.masking import Strategy
+from directives.sdl import Retained
+from directives.taxonomy import Category, LawfulBasis
+from gateway.db import models as m
+from resolvers import related
+from resolvers.context import Context
+from schema.privacy import project, report
+from schema.types.common import gid, personal
+from schema.types.people import User, load_user, report_list
+
+if TYPE_CHECKING:
+    from schema.types.chat import Conversation
+    from schema.types.content import Comment, Review, Video
+
+ReviewT = Annotated["Review", strawberry.lazy("schema.types.content")]
+VideoT = Annotated["Video", strawberry.lazy("schema.types.content")]
+CommentT = Annotated["Comment", strawberry.lazy("schema.types.content")]
+ConversationT = Annotated["Conversation", strawberry.lazy("schema.types.chat")]
+
+FINANCIAL_RECORD = Retained(basis=LawfulBasis.LEGAL_OBLIGATION, years=5)
+
+
+@strawberry.type(description="A product a seller offers.")
+class Product:
+    id: strawberry.ID
+    title: str
+    description: str
+    price_cents: int
+    currency: str
+    rating_avg: float | None
+    rating_count: int
+    row_id: Private[int]
+    seller_id: Private[int]
+
+    @classmethod
+    async def build(cls, ctx: Context, rows: Sequence[m.Product]) -> list[Product]:
+        return [
+            cls(
+                id=gid(row.id),
+                title=row.title,
+                description=row.description,
+                price_cents=row.price_cents,
+                currency=row.currency,
+                rating_avg=row.rating_avg,
+                rating_count=row.rating_count,
+                row_id=row.id,
+                seller_id=row.seller_id,
+            )
+            for row in rows
+        ]
+
+    @strawberry.field
+    async def seller(self, info: Info[Context, None]) -> User | None:
+        return await load_user(info, self.seller_id)
+
+    @strawberry.field
+    async def reviews(self, info: Info[Context, None]) -> list[ReviewT]:
+        from schema.types.content import Review
+
+        rows = await info.context.loaders.reviews_by_product.load(self.row_id)
+        return report_list(info, await Review.build(info.context, rows))
+
+    @strawberry.field
+    async def videos(self, info: Info[Context, None]) -> list[VideoT]:
+        from schema.types.content import Video
+
+        rows = await info.context.loaders.videos_by_product.load(self.row_id)
+        return report_list(info, await Video.build(info.context, rows))
+
+    @strawberry.field
+    async def comments(self, info: Info[Context, None]) -> list[CommentT]:
+        from schema.types.content import Comment
+
+        rows = await info.context.loaders.comments_by_product.load(self.row_id)
+        return report_list(info, await Comment.build(info.context, rows))
+
+
+@strawberry.type(description="An order between a buyer and a seller.", directives=[FINANCIAL_RECORD])
+class Order:
+    id: strawberry.ID
+    status: str
+    total_cents: int
+    currency: str
+    placed_at: datetime
+    shipping_address: str | None = personal(
+        Category.USER_CONTACT_ADDRESS, Strategy.GENERALIZE, subject="buyer"
+    )
+    row: Private[m.Order]
+
+    @classmethod
+    async def build(cls, ctx: Context, rows: Sequence[m.Order]) -> list[Order]:
+        views = await ctx.privacy.views([row.buyer_id for row in rows])
+        return [
+            project(
+                ctx,
+                cls,
+                {
+                    "id": gid(row.id),
+                    "status": row.status,
+                    "total_cents": row.total_cents,
+                    "currency": row.currency,
+                    "placed_at": row.placed_at,
+                    "shipping_address": row.shipping_address,
+                    "row": row,
+                },
+                {"buyer": view},
+                retained=True,
+            )
+            for row, view in zip(rows, views, strict=True)
+        ]
+
+    @strawberry.field
+    async def buyer(self, info: Info[Context, None]) -> User | None:
+        return await load_user(info, self.row.buyer_id)
+
+    @strawberry.field
+    async def seller(self, info: Info[Context, None]) -> User | None:
+        return await load_user(info, self.row.seller_id)
+
+    @strawberry.field
+    async def items(self, info: Info[Context, None]) -> list[OrderItem]:
+        rows = await info.context.loaders.items_by_order.load(self.row.id)
+        return OrderItem.build(rows)
+
+    @strawberry.field
+    async def shipment(self, info: Info[Context, None]) -> Shipment | None:
+        row = await related.shipment_of(info.context, self.row)
+        if row is None:
+            return None
+        (shipment,) = await Shipment.build(info.context, [row])
+        report(info, shipment)
+        return shipment
+
+    @strawberry.field
+    async def payments(self, info: Info[Context, None]) -> list[Payment]:
+        rows = await related.payments_of(info.context, self.row)
+        return report_list(info, await Payment.build(info.context, rows))
+
+    @strawberry.field
+    async def invoices(self, info: Info[Context, None]) -> list[Invoice]:
+        rows = await related.invoices_of(info.context, self.row)
+        return report_list(info, await Invoice.build(info.context, rows))
+
+
+@strawberry.type(description="One line of an order.")
+class OrderItem:
+    id: strawberry.ID
+    quantity: int
+    unit_price_cents: int
+    product_id: Private[int]
+
+    @classmethod
+    def build(cls, rows: Sequence[m.OrderItem]) -> list[OrderItem]:
+        return [
+            cls(
+                id=gid(row.id),
+                quantity=row.quantity,
+                unit_price_cents=row.unit_price_cents,
+                product_id=row.product_id,
+            )
+            for row in rows
+        ]
+
+    @strawberry.field
+    async def product(self, info: Info[Context, None]) -> Product | None:
+        row = await info.context.loaders.product_by_id.load(self.product_id)
+        return None if row is None else (await Product.build(info.context, [row]))[0]
+
+
+@strawberry.type(description="The delivery of an order; the recipient fields are the buyer's.")
+class Shipment:
+    id: strawberry.ID
+    status: str
+    tracking_code: str
+    updated_at: datetime
+    recipient_name: str | None = personal(
+        Category.USER_IDENTITY_NAME, Strategy.NAME, subject="buyer"
+    )
+    recipient_phone: str | None = personal(
+        Category.USER_CONTACT_PHONE, Strategy.PHONE, subject="buyer"
+    )
+    recipient_address: str | None = personal(
+        Category.USER_CONTACT_ADDRESS, Strategy.GENERALIZE, subject="buyer"
+    )
+    row: Private[m.Shipment]
+
+    @classmethod
+    async def build(cls, ctx: Context, rows: Sequence[m.Shipment]) -> list[Shipment]:
+        orders = await ctx.loaders.order_by_id.load_many([row.order_id for row in rows])
+        views = await ctx.privacy.views([order.buyer_id if order else None for order in orders])
+        return [
+            project(
+                ctx,
+                cls,
+                {
+                    "id": gid(row.id),
+                    "status": row.status,
+                    "tracking_code": row.tracking_code,
+                    "updated_at": row.updated_at,
+                    "recipient_name": row.recipient_name,
+                    "recipient_phone": row.recipient_phone,
+                    "recipient_address": row.recipient_address,
+                    "row": row,
+                },
+                {"buyer": view},
+            )
+            for row, view in zip(rows, views, strict=True)
+        ]
+
+    @strawberry.field
+    async def order(self, info: Info[Context, None]) -> Order | None:
+        row = await related.order(info.context, self.row.order_id)
+        if row is None:
+            return None
+        (order,) = await Order.build(info.context, [row])
+        report(info, order)
+        return order
+
+    @strawberry.field
+    async def logistics_operator(self, info: Info[Context, None]) -> User | None:
+        return await load_user(info, self.row.logistics_id)
+
+
+@strawberry.type(description="A financial transaction for an order.", directives=[FINANCIAL_RECORD])
+class Payment:
+    id: strawberry.ID
+    amount_cents: int
+    currency: str
+    method: str
+    status: str
+    created_at: datetime
+    card_last4: str | None = personal(
+        Category.USER_FINANCIAL_INSTRUMENT, Strategy.PARTIAL, subject="payer"
+    )
+    row: Private[m.Payment]
+
+    @classmethod
+    async def build(cls, ctx: Context, rows: Sequence[m.Payment]) -> list[Payment]:
+        views = await ctx.privacy.views([row.payer_id for row in rows])
+        return [
+            project(
+                ctx,
+                cls,
+                {
+                    "id": gid(row.id),
+                    "amount_cents": row.amount_cents,
+                    "currency": row.currency,
+                    "method": row.method,
+                    "status": row.status,
+                    "created_at": row.created_at,
+                    "card_last4": row.card_last4,
+                    "row": row,
+                },
+                {"payer": view},
+                retained=True,
+            )
+            for row, view in zip(rows, views, strict=True)
+        ]
+
+    @strawberry.field
+    async def payer(self, info: Info[Context, None]) -> User | None:
+        return await load_user(info, self.row.payer_id)
+
+    @strawberry.field
+    async def order(self, info: Info[Context, None]) -> Order | None:
+        row = await related.order(info.context, self.row.order_id)
+        if row is None:
+            return None
+        (order,) = await Order.build(info.context, [row])
+        report(info, order)
+        return order
+
+
+@strawberry.type(description="A vendor invoice / tax document.", directives=[FINANCIAL_RECORD])
+class Invoice:
+    id: strawberry.ID
+    number: str
+    total_cents: int
+    currency: str
+    issued_at: datetime
+    billing_name: str | None = personal(
+        Category.USER_FINANCIAL_BILLING, Strategy.NAME, subject="buyer"
+    )
+    billing_address: str | None = personal(
+        Category.USER_FINANCIAL_BILLING, Strategy.GENERALIZE, subject="buyer"
+    )
+    seller_tax_id: str | None = personal(
+        Category.COMPANY_IDENTITY_TAX_ID, Strategy.PARTIAL, subject="seller"
+    )
+    row: Private[m.Invoice]
+
+    @classmethod
+    async def build(cls, ctx: Context, rows: Sequence[m.Invoice]) -> list[Invoice]:
+        buyers = await ctx.privacy.views([row.buyer_id for row in rows])
+        sellers = await ctx.privacy.views([row.seller_id for row in rows])
+        return [
+            project(
+                ctx,
+                cls,
+                {
+                    "id": gid(row.id),
+                    "number": row.number,
+                    "total_cents": row.total_cents,
+                    "currency": row.currency,
+                    "issued_at": row.issued_at,
+                    "billing_name": row.billing_name,
+                    "billing_address": row.billing_address,
+                    "seller_tax_id": row.tax_id,
+                    "row": row,
+                },
+                {"buyer": buyer, "seller": seller},
+                retained=True,
+            )
+            for row, buyer, seller in zip(rows, buyers, sellers, strict=True)
+        ]
+
+    @strawberry.field
+    async def buyer(self, info: Info[Context, None]) -> User | None:
+        return await load_user(info, self.row.buyer_id)
+
+    @strawberry.field
+    async def seller(self, info: Info[Context, None]) -> User | None:
+        return await load_user(info, self.row.seller_id)
+
+    @strawberry.field
+    async def order(self, info: Info[Context, None]) -> Order | None:
+        row = await related.order(info.context, self.row.order_id)
+        if row is None:
+            return None
+        (order,) = await Order.build(info.context, [row])
+        report(info, order)
+        return order

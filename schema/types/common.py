@@ -1,0 +1,103 @@
+"""Shared pieces of the object types: enums, pages, the `personal()` field helper."""
+
+from __future__ import annotations
+
+import base64
+from enum import Enum
+from typing import Any, Generic, TypeVar
+
+import strawberry
+
+from directives.masking import Strategy
+from directives.sdl import Personal
+from directives.taxonomy import Category
+from resolvers.errors import InputError
+
+T = TypeVar("T")
+
+
+def personal(
+    category: Category,
+    strategy: Strategy = Strategy.REDACT,
+    *,
+    subject: str | None = None,
+    description: str | None = None,
+) -> Any:
+    """A plain field that holds personal data; the directive drives enforcement and catalog."""
+    return strawberry.field(
+        default=None,
+        description=description,
+        directives=[Personal(category=category, subject=subject, strategy=strategy)],
+    )
+
+
+def personal_link(
+    category: Category, *, subject: str | None = None, description: str | None = None
+) -> Any:
+    """Decorator args for a resolver field that links to a person (authorship, sender)."""
+    return strawberry.field(
+        description=description,
+        directives=[Personal(category=category, subject=subject, strategy=Strategy.REDACT)],
+    )
+
+
+@strawberry.enum(description="What a platform user does on the marketplace.")
+class UserKind(Enum):
+    BUYER = "BUYER"
+    SELLER = "SELLER"
+    LOGISTICS = "LOGISTICS"
+
+
+@strawberry.enum(description="The legal regime a user's data falls under.")
+class Jurisdiction(Enum):
+    EU = "EU"
+    KZ = "KZ"
+    RU = "RU"
+    CN = "CN"
+
+
+@strawberry.enum(name="DeletionState", description="Where a subject is in the erasure lifecycle.")
+class DeletionStateEnum(Enum):
+    ACTIVE = "ACTIVE"
+    ERASURE_PENDING = "ERASURE_PENDING"
+    ERASED = "ERASED"
+    PURGED = "PURGED"
+
+
+@strawberry.type(description="Where a page ends and whether another follows.")
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type(description="One page of a list, in id order.")
+class Page(Generic[T]):
+    nodes: list[T]
+    page_info: PageInfo
+
+
+def encode_cursor(row_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{row_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    """The id after which a page starts; a malformed cursor is a clear input error."""
+    if cursor is None:
+        return None
+    try:
+        kind, _, raw = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        if kind == "id" and raw.isdigit():
+            return int(raw)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise InputError("'after' is not a cursor this gateway issued")
+
+
+def gid(row_id: int) -> strawberry.ID:
+    return strawberry.ID(str(row_id))
+
+
+def parse_id(value: strawberry.ID | str) -> int | None:
+    """An id from the client; anything not a positive integer simply matches nothing."""
+    text = str(value)
+    return int(text) if text.isdigit() and len(text) < 19 else None
