@@ -1,32 +1,34 @@
 """The privacy policy as a pure function of plain data (DESIGN §4).
 
-`Policy.decide` answers, for one field, SHOW, MASK or STRIP with a reason.
-Precedence, first match wins:
+`Policy.decide` answers, for one field, SHOW, MASK or STRIP with a reason:
 
-1. SELF sees all of their own data while the account exists (Art. 4.1),
-   whatever purpose the client names.
-2. Gate: an employee naming a purpose outside their role's purposes gets
-   nothing (ROLE_NOT_PERMITTED, Art. 3.2); a platform user naming anything
-   but FULFILLMENT gets nothing (PURPOSE_NOT_PERMITTED); a consent-based
-   purpose (ANALYTICS) sees nothing of a subject who withdrew consent.
-3. ERASED / PURGED: names and authorship become "Deleted user", message
-   bodies stay visible to the other participants, everything else is gone.
-   On retained records (Art. 6.5) FINANCE/BILLING and DPO/LEGAL still read
-   name, billing, card, tax id and company address; everyone else gets
-   RETENTION_ONLY (the name as "Deleted user"). PURGED means the hold has
-   expired, so `retained` no longer unlocks anything.
-4. The relationship's or role's table, narrowed while ERASURE_PENDING by an
-   overlay: the public, former counterparties and conversation participants
-   see only a tombstone name and message bodies; a counterparty of an order
-   still in progress keeps what delivery needs (only UGC is hidden);
-   employees keep their role's view, analysts lose everything.
+1. Gate. An employee naming a purpose outside their role's purposes gets
+   nothing (ROLE_NOT_PERMITTED, Art. 3.2); a platform user other than SELF
+   naming anything but FULFILLMENT gets nothing (PURPOSE_NOT_PERMITTED); a
+   consent-based purpose (ANALYTICS) gets nothing of a subject who withdrew
+   consent (CONSENT_WITHDRAWN). SELF passes whatever purpose it names.
+2. Base. SELF sees all of their own data (Art. 4.1); employees get their
+   (role, purpose) table; platform users their relationship's table.
+3. Deletion state, which only ever narrows the base: the stricter decision
+   wins, and on a tie the state's decision (its reason, its strategy).
+   - ERASURE_PENDING (restriction of processing): the public, former
+     counterparties and conversation participants see a "Deleted user" name
+     and message bodies only; a counterparty of an order still in progress
+     keeps what delivery needs and loses only UGC; employees keep their
+     role's view (they handle the request) except analysts.
+   - ERASED / PURGED: names and authorship read "Deleted user", message
+     bodies stay visible to the other participants (Art. 6.4), the rest is
+     gone, for SELF too. On retained records (Art. 6.5) FINANCE/BILLING and
+     DPO/LEGAL still read name, billing, card, tax id and company address;
+     everyone else gets RETENTION_ONLY. PURGED means the 5-year hold has
+     expired, so `retained` unlocks nothing any more.
 
 Where DESIGN is silent: counterparties see the email masked (messaging goes
-through the platform), the account creation date only as a month, and a
-company's tax id is public (register) while its address is shown to the
-public only as "city, country"; support and security see addresses only as
-"city, country"; finance sees the card reference because reconciliation
-needs it.
+through the platform) and the account creation date as a month; a company's
+tax id is public (register) while its address is shown to the public only as
+"city, country" and its contact person not at all; support and security see
+addresses as "city, country"; finance sees the card reference because
+reconciliation needs it; security sees billing and card masked.
 """
 
 from __future__ import annotations
@@ -127,28 +129,30 @@ class Policy:
         *,
         retained: bool = False,
     ) -> Decision:
-        erased = state.deletion in _ERASED_STATES
-        if audience.relationship is Relationship.SELF and not erased:
-            return show(Reason.SELF)
-        if audience.relationship is not Relationship.SELF and (gate := self._gate(audience, state)):
+        if audience.relationship is Relationship.SELF:
+            base = show(Reason.SELF)
+        elif gate := self._gate(audience, state):
             return gate
-        key = _key(audience)
-        if erased:
-            holders = self.legal_hold.get(category)
-            if retained and holders is not None and state.deletion in self.legal_hold_states:
-                if (audience.role, audience.purpose) in holders:
-                    return show(Reason.RETAINED_RECORD)
-                return self.retention_only[category]
-            return self.erased_overrides.get(key, {}).get(category) or self.erased[category]
-        if audience.role is not None:
+        elif audience.role is not None:
             base = self.role_rules[(audience.role, audience.purpose)][category]
         else:
             base = self.relationship_rules[audience.relationship][category]
+        return _stricter(self._by_state(audience, category, state, retained), base)
+
+    def _by_state(
+        self, audience: Audience, category: Category, state: SubjectState, retained: bool
+    ) -> Decision | None:
+        key = _key(audience)
         if state.deletion is DeletionState.ERASURE_PENDING:
-            overlay = self.pending_overlays.get(key, {}).get(category)
-            if overlay and base.action is not Action.STRIP and _narrows(overlay, base):
-                return overlay
-        return base
+            return self.pending_overlays.get(key, {}).get(category)
+        if state.deletion not in _ERASED_STATES:
+            return None
+        holders = self.legal_hold.get(category)
+        if retained and holders is not None and state.deletion in self.legal_hold_states:
+            if (audience.role, audience.purpose) in holders:
+                return show(Reason.RETAINED_RECORD)
+            return self.retention_only[category]
+        return self.erased_overrides.get(key, {}).get(category) or self.erased[category]
 
     def decide_all(
         self, audience: Audience, state: SubjectState, *, retained: bool = False
@@ -193,8 +197,11 @@ def _key(audience: Audience) -> Relationship | Role:
     return audience.role if audience.role is not None else audience.relationship
 
 
-def _narrows(overlay: Decision, base: Decision) -> bool:
-    return _STRICTNESS[overlay.action] >= _STRICTNESS[base.action]
+def _stricter(by_state: Decision | None, base: Decision) -> Decision:
+    # Deletion never widens access; on a tie its reason says more than the base's.
+    if by_state is None or _STRICTNESS[by_state.action] < _STRICTNESS[base.action]:
+        return base
+    return by_state
 
 
 DEFAULT_POLICY = Policy(
