@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -87,6 +86,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.set_defaults(run=_export_schema)
 
+    catalog = commands.add_parser(
+        "catalog", help="print the catalog of personal data in the schema",
+        description="Print every @personal field: category, subject, masking strategy, who "
+        "may see it, lawful basis and retention, derived from the schema's directives.",
+    )
+    catalog.add_argument("--format", choices=("markdown", "json"), default="markdown",
+                         help="output format (default: %(default)s)")
+    catalog.set_defaults(run=_catalog)
+
     migrate = commands.add_parser(
         "migrate", help="upgrade the configured database to the latest migration",
         description="Run Alembic migrations on GATEWAY_DATABASE_URL up to head.",
@@ -168,6 +176,22 @@ def _export_schema(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _catalog(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from directives.policy import DEFAULT_POLICY
+    from schema.build import build_schema
+    from schema.catalog import as_json, as_markdown, catalog
+
+    entries = catalog(build_schema(), DEFAULT_POLICY)
+    if args.format == "json":
+        print(json.dumps({"policyVersion": DEFAULT_POLICY.version, "fields": as_json(entries)}, indent=2))
+    else:
+        print(f"Personal data catalog (policy {DEFAULT_POLICY.version})\n")
+        print(as_markdown(entries))
+    return 0
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from gateway.migrate import upgrade
 
@@ -220,7 +244,6 @@ def _run(settings: Settings, host: str, port: int) -> None:
 
     from gateway.app import create_app
 
-    os.environ.setdefault("GATEWAY_DATABASE_URL", settings.database_url)
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
 
 

@@ -3,3 +3,7 @@
 
 class InputError(ValueError):
     """A bad argument: shown to the client as is."""
+
+
+class ForbiddenError(InputError):
+    """The viewer may not use this field at all; says so without naming any person."""

@@ -34,7 +34,7 @@ def build_schema(
         types=list(types),
         extensions=[
             PrivacyReportExtension,
-            MaskErrors(should_mask_error=_unexpected),
+            lambda: MaskErrors(should_mask_error=_unexpected),
             *extensions,
         ],
     )

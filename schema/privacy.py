@@ -17,7 +17,7 @@ from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, Selection
 from strawberry.types import Info
 
 from directives.decision import Action, Reason
-from directives.masking import Strategy, apply_mask
+from directives.masking import TOMBSTONE, Strategy, apply_mask
 from directives.sdl import Personal
 from directives.taxonomy import Category
 from resolvers.context import Context
@@ -84,8 +84,10 @@ def project(
             if decision.action is Action.STRIP:
                 values[field.attr] = None
             elif not field.is_link:  # a masked link still leads to an object that masks itself
-                values[field.attr] = apply_mask(
-                    decision.strategy or field.strategy,
+                strategy = decision.strategy or field.strategy
+                # A tombstone stands in even where erasure already nulled the value.
+                values[field.attr] = TOMBSTONE if strategy is Strategy.TOMBSTONE else apply_mask(
+                    strategy,
                     values[field.attr],
                     key=scope.pseudonym_key,
                     purpose=scope.viewer.purpose.value,

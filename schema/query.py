@@ -17,6 +17,12 @@ from schema.types.commerce import Invoice, Order, Payment, Product, Shipment
 from schema.types.common import Page, PageInfo, decode_cursor, encode_cursor, parse_id
 from schema.types.content import Comment, Review, Video
 from schema.types.people import Company, User, load_user
+from schema.types.privacy_tools import (
+    CatalogEntry,
+    RedactionStatus,
+    privacy_catalog,
+    redaction_status,
+)
 
 T = TypeVar("T")
 Builder = Callable[[Context, Sequence[Any]], Awaitable[list[Any]]]
@@ -150,3 +156,13 @@ class Query:
         self, info: Info[Context, None], first: int = 50, after: str | None = None
     ) -> Page[Conversation]:
         return await _page(info, m.Conversation, "Conversation", Conversation.build, first, after)
+
+    @strawberry.field(description="Every personal field in the schema and who may see it.")
+    def privacy_catalog(self, info: Info[Context, None]) -> list[CatalogEntry]:
+        return privacy_catalog(info)
+
+    @strawberry.field(description="For the DPO and support: what each viewer class sees of a person.")
+    async def redaction_status(
+        self, info: Info[Context, None], subject_id: strawberry.ID
+    ) -> RedactionStatus | None:
+        return await redaction_status(info, subject_id)
