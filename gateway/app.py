@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -95,7 +96,10 @@ def create_app(settings: Settings, *, enforce_privacy: bool = True) -> Starlette
             await _error(503, "DATABASE_UNAVAILABLE", str(exc))(scope, receive, send)
             return
         scope.setdefault("state", {})["viewer"] = viewer
-        await graphql(scope, receive, send)
+        if GRAPHQL_RESPONSE in request.headers.get("accept", ""):
+            await graphql(scope, receive, _GraphQLResponseSender(send))
+        else:
+            await graphql(scope, receive, send)
 
     async def healthz(request: Request) -> Response:
         try:
@@ -122,6 +126,56 @@ def create_app(settings: Settings, *, enforce_privacy: bool = True) -> Starlette
     )
     app.state.gateway = gateway
     return app
+
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+
+class _GraphQLResponseSender:
+    """Speak `application/graphql-response+json`: that media type, and a 4xx for a response
+    without `data` (the request failed before execution), as the GraphQL-over-HTTP spec asks."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self._start: dict[str, Any] | None = None
+        self._body = bytearray()
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self._start = dict(message)
+            return
+        if message["type"] != "http.response.body" or self._start is None:
+            await self._send(message)
+            return
+        self._body += message.get("body", b"")
+        if message.get("more_body"):
+            return
+        start, body = self._start, bytes(self._body)
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-type"]
+        is_json = any(
+            k.lower() == b"content-type" and v.startswith(b"application/json")
+            for k, v in start.get("headers", [])
+        )
+        if is_json:
+            headers.append((b"content-type", GRAPHQL_RESPONSE.encode()))
+            if start["status"] == 200 and _failed_before_execution(body):
+                start["status"] = 400
+        else:
+            headers = list(start.get("headers", []))
+        await self._send({**start, "headers": headers})
+        await self._send({"type": "http.response.body", "body": body})
+
+
+def _failed_before_execution(body: bytes) -> bool:
+    """No data, or null data with only path-less errors (parse or validation failures)."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return False
+    if "data" not in payload:
+        return True
+    errors = payload.get("errors") or []
+    return payload["data"] is None and bool(errors) and all("path" not in e for e in errors)
 
 
 class _Asgi:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.types import ExecutionContext
 from strawberry.types.base import StrawberryOptional
 
 from directives.sdl import Personal
@@ -19,17 +21,35 @@ from schema.types.commerce import Invoice, Order, OrderItem, Payment, Product, S
 from schema.types.content import Comment, Review, Video
 from schema.types.people import Address, Company, User
 
+logger = logging.getLogger("gateway.graphql")
+
 OBJECT_TYPES: tuple[type, ...] = (
     User, Address, Company, Product, Order, OrderItem, Shipment, Payment, Invoice,
     Review, Video, Comment, Conversation, Message,
 )
 
 
+class GatewaySchema(strawberry.Schema):
+    """Logs errors by type and path only: messages and queries can carry personal data."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        for error in errors:
+            original = error.original_error
+            kind = type(original).__name__ if original is not None else "GraphQLError"
+            path = ".".join(str(p) for p in error.path or ()) or "-"
+            if original is not None and _unexpected(error):
+                logger.error("unexpected %s at %s", kind, path)
+            else:
+                logger.info("request error %s at %s", kind, path)
+
+
 def build_schema(
     *, types: Iterable[type] = OBJECT_TYPES, extensions: Iterable[type[SchemaExtension]] = ()
 ) -> strawberry.Schema:
     check_personal_fields_nullable(types)
-    return strawberry.Schema(
+    return GatewaySchema(
         query=Query,
         types=list(types),
         extensions=[

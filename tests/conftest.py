@@ -132,3 +132,17 @@ async def gql(
     if not expect_errors:
         assert "errors" not in body, body["errors"]
     return body
+
+
+async def fetch(db: Database, sql: str, **params: Any) -> list[Any]:
+    """Run raw SQL against the test database (to compute expectations independently)."""
+    from sqlalchemy import text
+
+    from gateway.db.engine import create_engine
+
+    engine = create_engine(db.settings)
+    try:
+        async with engine.connect() as conn:
+            return list((await conn.execute(text(sql), params)).all())
+    finally:
+        await engine.dispose()
