@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import strawberry
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -42,13 +43,20 @@ class GatewayGraphQL(GraphQL[Context, None]):
 class Gateway:
     """What one running gateway holds: settings, engine, schema, policy."""
 
-    def __init__(self, settings: Settings, *, policy: Policy = DEFAULT_POLICY, enforce: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        policy: Policy = DEFAULT_POLICY,
+        enforce: bool = True,
+        schema: strawberry.Schema | None = None,
+    ) -> None:
         self.settings = settings
         self.policy = policy
         self.enforce = enforce
         self.engine = create_engine(settings)
         self.sessions = session_factory(self.engine)
-        self.schema = build_schema()
+        self.schema = schema or build_schema()
         self._key = settings.pseudonym_key.encode()
 
     def context(self, viewer: Viewer, *, full_report: bool = False) -> Context:
@@ -72,9 +80,11 @@ class Gateway:
         return await resolve_viewer(self.sessions, claims, purpose)
 
 
-def create_app(settings: Settings, *, enforce_privacy: bool = True) -> Starlette:
-    """Build the app; `enforce_privacy=False` exists for the benchmark's baseline only."""
-    gateway = Gateway(settings, enforce=enforce_privacy)
+def create_app(
+    settings: Settings, *, enforce_privacy: bool = True, schema: strawberry.Schema | None = None
+) -> Starlette:
+    """Build the app. `enforce_privacy=False` and `schema` exist for the benchmark only."""
+    gateway = Gateway(settings, enforce=enforce_privacy, schema=schema)
     graphql = GatewayGraphQL(gateway)
 
     async def graphql_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
