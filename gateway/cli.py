@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import NoReturn
 
 from directives.taxonomy import Role
 from gateway.errors import GatewayError
@@ -30,8 +31,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments are one line on stderr (exit 2), not the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="privacy-gateway",
         description="CISTECH Privacy Gateway: GraphQL over marketplace data, privacy enforced.",
         epilog="Configuration comes from GATEWAY_* environment variables (see README).",
@@ -76,8 +84,10 @@ def _parser() -> argparse.ArgumentParser:
     who = token.add_mutually_exclusive_group(required=True)
     who.add_argument("--user", type=_positive, help="platform user id")
     who.add_argument("--employee", type=_positive, help="employee id (needs --role)")
-    token.add_argument("--role", type=_role, help=f"employee role: {', '.join(r.value.lower() for r in Role)}")
-    token.add_argument("--ttl", type=_positive, help="lifetime in seconds (default: GATEWAY_TOKEN_TTL_SECONDS)")
+    roles = ", ".join(r.value.lower() for r in Role)
+    token.add_argument("--role", type=_role, help=f"employee role: {roles}")
+    token.add_argument("--ttl", type=_positive,
+                       help="lifetime in seconds (default: GATEWAY_TOKEN_TTL_SECONDS)")
     token.set_defaults(run=_token)
 
     export = commands.add_parser(
@@ -185,7 +195,8 @@ def _catalog(settings: Settings, args: argparse.Namespace) -> int:
 
     entries = catalog(build_schema(), DEFAULT_POLICY)
     if args.format == "json":
-        print(json.dumps({"policyVersion": DEFAULT_POLICY.version, "fields": as_json(entries)}, indent=2))
+        document = {"policyVersion": DEFAULT_POLICY.version, "fields": as_json(entries)}
+        print(json.dumps(document, indent=2))
     else:
         print(f"Personal data catalog (policy {DEFAULT_POLICY.version})\n")
         print(as_markdown(entries))
