@@ -1,0 +1,157 @@
+"""What each viewer sees of a person, end to end over HTTP, with the report saying why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from gateway.seed import DEMO_USERS
+from tests.conftest import Database, employee_token, fetch, gql, user_token
+
+ORDER_BUYER = """
+query($id: ID!) { order(id: $id) { status buyer { fullName email phone }
+  shipment { recipientName recipientPhone recipientAddress } } }
+"""
+
+
+async def _active_order(db: Database) -> tuple[int, Any]:
+    rows = await fetch(
+        db,
+        "SELECT o.id, u.full_name, u.phone, u.email FROM orders o JOIN users u ON u.id = o.buyer_id "
+        "WHERE o.buyer_id = :b AND o.seller_id = :s AND o.status IN ('PLACED','PAID','SHIPPED') "
+        "ORDER BY o.id",
+        b=DEMO_USERS["buyer"],
+        s=DEMO_USERS["seller"],
+    )
+    assert rows, "the demo data has an order in progress between the demo buyer and seller"
+    return rows[0][0], rows[0]
+
+
+async def test_seller_of_an_order_in_progress_sees_name_and_phone(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    order_id, raw = await _active_order(db)
+    body = await gql(client, ORDER_BUYER, {"id": str(order_id)}, token=user_token(db, "seller"))
+    buyer = body["data"]["order"]["buyer"]
+    assert buyer["fullName"] == raw.full_name
+    assert buyer["phone"] == raw.phone
+    assert buyer["email"] != raw.email  # fulfilment does not need the email: masked
+    assert buyer["email"] is not None and "@" in buyer["email"]
+
+
+async def test_another_buyer_sees_nothing_of_it(client: httpx.AsyncClient, db: Database) -> None:
+    order_id, _ = await _active_order(db)
+    body = await gql(client, ORDER_BUYER, {"id": str(order_id)}, token=user_token(db, "other_buyer"))
+    assert body["data"]["order"] is None
+
+
+async def test_analyst_sees_pseudonyms_and_nothing_of_the_withdrawn(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    query = "query($id: ID!) { user(id: $id) { fullName email phone } }"
+    token = employee_token(db, "analyst")
+    active = await gql(client, query, {"id": str(DEMO_USERS["buyer"])}, token=token, purpose="ANALYTICS")
+    assert active["data"]["user"]["fullName"].startswith("psn_")
+    again = await gql(client, query, {"id": str(DEMO_USERS["buyer"])}, token=token, purpose="ANALYTICS")
+    assert again["data"]["user"] == active["data"]["user"], "pseudonyms are stable"
+    withdrawn = await gql(
+        client, query, {"id": str(DEMO_USERS["buyer_withdrawn"])}, token=token, purpose="ANALYTICS"
+    )
+    assert withdrawn["data"]["user"] == {"fullName": None, "email": None, "phone": None}
+    reasons = {r["reason"] for r in withdrawn["extensions"]["privacy"]["redactions"]}
+    assert reasons == {"CONSENT_WITHDRAWN"}
+
+
+async def test_everyone_sees_an_erased_user_as_deleted_user(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    query = "query($id: ID!) { user(id: $id) { fullName email phone } }"
+    erased = {"id": str(DEMO_USERS["buyer_erased"])}
+    viewers = [
+        (None, None),
+        (user_token(db, "seller"), None),
+        (employee_token(db, "support"), "SUPPORT"),
+        (employee_token(db, "dpo"), "LEGAL"),
+        (employee_token(db, "analyst"), "ANALYTICS"),
+    ]
+    for token, purpose in viewers:
+        body = await gql(client, query, erased, token=token, purpose=purpose)
+        user = body["data"]["user"]
+        assert user["email"] is None and user["phone"] is None, purpose
+        if purpose != "ANALYTICS":  # erased subjects have no consent left: analysts get nothing
+            assert user["fullName"] == "Deleted user", purpose
+
+
+async def test_erased_buyers_invoices_are_kept_for_finance_only(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    rows = await fetch(
+        db, "SELECT id, billing_name FROM invoices WHERE buyer_id = :b ORDER BY id",
+        b=DEMO_USERS["buyer_erased"],
+    )
+    assert rows, "the erased demo buyer still has invoices (Art. 6.5)"
+    query = "query($id: ID!) { invoice(id: $id) { billingName number } }"
+    finance = await gql(client, query, {"id": str(rows[0][0])}, token=employee_token(db, "finance"),
+                        purpose="BILLING")
+    assert finance["data"]["invoice"]["billingName"] == rows[0][1]
+    support = await gql(client, query, {"id": str(rows[0][0])}, token=employee_token(db, "dpo"),
+                        purpose="SUPPORT")
+    assert support["data"]["invoice"]["billingName"] != rows[0][1]
+
+
+async def test_report_groups_by_path_with_indices_collapsed(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    states = dict(
+        await fetch(
+            db,
+            "SELECT CASE WHEN NOT analytics_consent THEN 'WITHDRAWN' ELSE deletion_state END, "
+            "count(*) FROM users WHERE id <= 100 GROUP BY 1",
+        )
+    )
+    body = await gql(
+        client,
+        "{ people: users(first: 100) { nodes { mail: email fullName } } }",
+        token=employee_token(db, "analyst"),
+        purpose="ANALYTICS",
+    )
+    privacy = body["extensions"]["privacy"]
+    assert privacy["purpose"] == "ANALYTICS" and privacy["policyVersion"]
+    groups = {(g["path"], g["action"], g["reason"]): g["count"] for g in privacy["redactions"]}
+    mail = "people.nodes[*].mail"
+    assert groups[(mail, "STRIP", "CONSENT_WITHDRAWN")] == states["WITHDRAWN"] > 0
+    assert groups[(mail, "STRIP", "ERASED")] == states["ERASED"] > 0
+    assert groups[(mail, "STRIP", "ERASURE_PENDING")] == states["ERASURE_PENDING"] > 0
+    assert groups[(mail, "MASK", "PSEUDONYMISED")] == states["ACTIVE"] > 0
+    assert sum(c for (path, _, _), c in groups.items() if path == mail) == len(
+        body["data"]["people"]["nodes"]
+    )
+    assert "paths" not in privacy
+
+
+async def test_full_report_on_request(client: httpx.AsyncClient, db: Database) -> None:
+    body = await gql(
+        client,
+        "{ users(first: 3) { nodes { email } } }",
+        token=employee_token(db, "analyst"),
+        purpose="ANALYTICS",
+        headers={"X-Privacy-Report": "full"},
+    )
+    paths = body["extensions"]["privacy"]["paths"]
+    assert {p["path"] for p in paths} == {f"users.nodes[{i}].email" for i in range(3)}
+
+
+async def test_a_field_not_asked_for_is_not_reported(client: httpx.AsyncClient, db: Database) -> None:
+    body = await gql(client, "{ users(first: 5) { nodes { id } } }",
+                     token=employee_token(db, "analyst"), purpose="ANALYTICS")
+    assert body["extensions"]["privacy"]["redactions"] == []
+
+
+async def test_role_without_the_purpose_gets_nothing_personal(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    body = await gql(client, "{ users(first: 5) { nodes { fullName email } } }",
+                     token=employee_token(db, "analyst"), purpose="BILLING")
+    assert all(n == {"fullName": None, "email": None} for n in body["data"]["users"]["nodes"])
+    assert {g["reason"] for g in body["extensions"]["privacy"]["redactions"]} == {"ROLE_NOT_PERMITTED"}
