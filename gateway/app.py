@@ -31,7 +31,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI app with a per-request Context built from the verified viewer."""
 
     def __init__(self, gateway: Gateway, **kwargs: Any) -> None:
-        super().__init__(gateway.schema, graphql_ide="graphiql" if gateway.settings.graphiql else None, **kwargs)
+        super().__init__(
+            gateway.schema, graphql_ide="graphiql" if gateway.settings.graphiql else None, **kwargs
+        )
         self.gateway = gateway
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
@@ -97,7 +99,9 @@ def create_app(
         try:
             viewer = await gateway.authenticate(request)
         except AuthenticationError as exc:
-            await _error(401, "UNAUTHENTICATED", str(exc), {"WWW-Authenticate": "Bearer"})(scope, receive, send)
+            await _error(401, "UNAUTHENTICATED", str(exc), {"WWW-Authenticate": "Bearer"})(
+                scope, receive, send
+            )
             return
         except PurposeError as exc:
             await _error(400, "PURPOSE_REQUIRED", str(exc))(scope, receive, send)

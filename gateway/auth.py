@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import jwt
 
@@ -13,7 +13,7 @@ from gateway.errors import AuthenticationError, ConfigurationError, PurposeError
 from gateway.settings import Settings
 
 
-class ViewerKind(str, Enum):
+class ViewerKind(StrEnum):
     ANONYMOUS = "ANONYMOUS"
     USER = "USER"
     EMPLOYEE = "EMPLOYEE"

@@ -47,19 +47,29 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser(
-        "demo", help="create, migrate and seed a SQLite demo database if missing, then serve",
+        "demo",
+        help="create, migrate and seed a SQLite demo database if missing, then serve",
         description="Create, migrate and seed a SQLite database if it is not there, then serve "
         "it; prints the URL, ready tokens and an example query.",
     )
     _serve_args(demo)
-    demo.add_argument("--db", type=Path, default=Path("privacy-gateway-demo.db"),
-                      help="SQLite file to use (default: %(default)s)")
-    demo.add_argument("--users", type=_positive, default=200,
-                      help="platform users to generate when seeding (default: %(default)s)")
+    demo.add_argument(
+        "--db",
+        type=Path,
+        default=Path("privacy-gateway-demo.db"),
+        help="SQLite file to use (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--users",
+        type=_positive,
+        default=200,
+        help="platform users to generate when seeding (default: %(default)s)",
+    )
     demo.set_defaults(run=_demo)
 
     serve = commands.add_parser(
-        "serve", help="serve the database in GATEWAY_DATABASE_URL (migrated to head first)",
+        "serve",
+        help="serve the database in GATEWAY_DATABASE_URL (migrated to head first)",
         description="Upgrade the database in GATEWAY_DATABASE_URL to the latest migration, "
         "then serve GraphQL on /graphql.",
     )
@@ -67,18 +77,24 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     seed = commands.add_parser(
-        "seed", help="fill the configured (empty) database with deterministic demo data",
+        "seed",
+        help="fill the configured (empty) database with deterministic demo data",
         description="Migrate the database in GATEWAY_DATABASE_URL and fill it with "
         "deterministic demo data: the same seed gives the same data.",
     )
-    seed.add_argument("--users", type=_positive, default=200,
-                      help="platform users to generate (default: %(default)s)")
+    seed.add_argument(
+        "--users",
+        type=_positive,
+        default=200,
+        help="platform users to generate (default: %(default)s)",
+    )
     seed.add_argument("--seed", type=int, default=7, help="random seed (default: %(default)s)")
     seed.add_argument("--quiet", action="store_true", help="no progress bar")
     seed.set_defaults(run=_seed)
 
     token = commands.add_parser(
-        "token", help="print a signed bearer token",
+        "token",
+        help="print a signed bearer token",
         description="Print a signed bearer token alone on stdout.",
     )
     who = token.add_mutually_exclusive_group(required=True)
@@ -86,27 +102,35 @@ def _parser() -> argparse.ArgumentParser:
     who.add_argument("--employee", type=_positive, help="employee id (needs --role)")
     roles = ", ".join(r.value.lower() for r in Role)
     token.add_argument("--role", type=_role, help=f"employee role: {roles}")
-    token.add_argument("--ttl", type=_positive,
-                       help="lifetime in seconds (default: GATEWAY_TOKEN_TTL_SECONDS)")
+    token.add_argument(
+        "--ttl", type=_positive, help="lifetime in seconds (default: GATEWAY_TOKEN_TTL_SECONDS)"
+    )
     token.set_defaults(run=_token)
 
     export = commands.add_parser(
-        "export-schema", help="print the GraphQL SDL, directives included",
+        "export-schema",
+        help="print the GraphQL SDL, directives included",
         description="Print the GraphQL schema (SDL) with its privacy directives.",
     )
     export.set_defaults(run=_export_schema)
 
     catalog = commands.add_parser(
-        "catalog", help="print the catalog of personal data in the schema",
+        "catalog",
+        help="print the catalog of personal data in the schema",
         description="Print every @personal field: category, subject, masking strategy, who "
         "may see it, lawful basis and retention, derived from the schema's directives.",
     )
-    catalog.add_argument("--format", choices=("markdown", "json"), default="markdown",
-                         help="output format (default: %(default)s)")
+    catalog.add_argument(
+        "--format",
+        choices=("markdown", "json"),
+        default="markdown",
+        help="output format (default: %(default)s)",
+    )
     catalog.set_defaults(run=_catalog)
 
     migrate = commands.add_parser(
-        "migrate", help="upgrade the configured database to the latest migration",
+        "migrate",
+        help="upgrade the configured database to the latest migration",
         description="Run Alembic migrations on GATEWAY_DATABASE_URL up to head.",
     )
     migrate.set_defaults(run=_migrate)
@@ -174,8 +198,15 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
         raise GatewayError("--employee needs --role")
     if args.user is not None and args.role is not None:
         raise GatewayError("--role applies to --employee only")
-    print(issue_token(settings, user_id=args.user, employee_id=args.employee, role=args.role,
-                      ttl_seconds=args.ttl))
+    print(
+        issue_token(
+            settings,
+            user_id=args.user,
+            employee_id=args.employee,
+            role=args.role,
+            ttl_seconds=args.ttl,
+        )
+    )
     return 0
 
 

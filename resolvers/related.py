@@ -1,4 +1,4 @@
-"""Rows reached through relationships, batched by loaders and cut down to what the viewer may see."""
+"""Rows reached through relationships: batched by loaders, cut to what the viewer may see."""
 
 from __future__ import annotations
 

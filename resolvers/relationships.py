@@ -52,9 +52,9 @@ class RelationshipBySubject(DataLoader):  # type: ignore[misc]
         me = self._viewer
         active_order = Order.status.in_(ACTIVE_ORDER)
         active_shipment = and_(Shipment.status != "DELIVERED", active_order)
-        trading = select(
-            Order.seller_id.label("subject"), active_order.label("active")
-        ).where(Order.buyer_id == me, Order.seller_id.in_(others))
+        trading = select(Order.seller_id.label("subject"), active_order.label("active")).where(
+            Order.buyer_id == me, Order.seller_id.in_(others)
+        )
         selling = select(Order.buyer_id, active_order).where(
             Order.seller_id == me, Order.buyer_id.in_(others)
         )

@@ -57,8 +57,9 @@ async def resolve_viewer(
             ).first()
             if row is None or row.deletion_state in ("ERASED", "PURGED"):
                 raise AuthenticationError("token subject is unknown")
-            return Viewer(ViewerKind.USER, Purpose.FULFILLMENT, user_id=claims.subject_id,
-                          user_kind=row.kind)
+            return Viewer(
+                ViewerKind.USER, Purpose.FULFILLMENT, user_id=claims.subject_id, user_kind=row.kind
+            )
         employee = (
             await session.execute(
                 select(Employee.roles, Employee.active).where(Employee.id == claims.subject_id)

@@ -17,8 +17,7 @@ from resolvers.viewer import Viewer
 PUBLIC_ENTITIES = frozenset({"User", "Company", "Product", "Review", "Video", "Comment"})
 
 ROLE_ENTITIES: dict[Role, frozenset[str]] = {
-    Role.SUPPORT: PUBLIC_ENTITIES
-    | {"Order", "Shipment", "Payment", "Conversation", "Address"},
+    Role.SUPPORT: PUBLIC_ENTITIES | {"Order", "Shipment", "Payment", "Conversation", "Address"},
     Role.FINANCE: PUBLIC_ENTITIES | {"Order", "Payment", "Invoice"},
     Role.ANALYST: PUBLIC_ENTITIES | {"Order", "Shipment", "Payment"},
     Role.DPO: PUBLIC_ENTITIES

@@ -24,8 +24,20 @@ from schema.types.people import Address, Company, User
 logger = logging.getLogger("gateway.graphql")
 
 OBJECT_TYPES: tuple[type, ...] = (
-    User, Address, Company, Product, Order, OrderItem, Shipment, Payment, Invoice,
-    Review, Video, Comment, Conversation, Message,
+    User,
+    Address,
+    Company,
+    Product,
+    Order,
+    OrderItem,
+    Shipment,
+    Payment,
+    Invoice,
+    Review,
+    Video,
+    Comment,
+    Conversation,
+    Message,
 )
 
 

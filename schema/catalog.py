@@ -75,7 +75,8 @@ def audience_label(audience: Audience) -> str:
 
 def as_markdown(entries: list[CatalogEntry]) -> str:
     lines = [
-        "| type | field | category | subject | strategy | seen by (shown or masked) | lawful basis | retention |",
+        "| type | field | category | subject | strategy | seen by (shown or masked) "
+        "| lawful basis | retention |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for e in entries:

@@ -29,7 +29,11 @@ Builder = Callable[[Context, Sequence[Any]], Awaitable[list[Any]]]
 
 
 async def _page(
-    info: Info[Context, None], model: type[m.Base], entity: str, build: Builder, first: int,
+    info: Info[Context, None],
+    model: type[m.Base],
+    entity: str,
+    build: Builder,
+    first: int,
     after: str | None,
 ) -> Page[Any]:
     rows, more = await queries.page(info.context, model, entity, first, decode_cursor(after))
@@ -40,7 +44,10 @@ async def _page(
 
 
 async def _one(
-    info: Info[Context, None], model: type[m.Base], entity: str, build: Builder,
+    info: Info[Context, None],
+    model: type[m.Base],
+    entity: str,
+    build: Builder,
     row_id: strawberry.ID,
 ) -> Any:
     row = await queries.one(info.context, model, entity, parse_id(row_id))
@@ -161,7 +168,9 @@ class Query:
     def privacy_catalog(self, info: Info[Context, None]) -> list[CatalogEntry]:
         return privacy_catalog(info)
 
-    @strawberry.field(description="For the DPO and support: what each viewer class sees of a person.")
+    @strawberry.field(
+        description="For the DPO and support: what each viewer class sees of a person."
+    )
     async def redaction_status(
         self, info: Info[Context, None], subject_id: strawberry.ID
     ) -> RedactionStatus | None:

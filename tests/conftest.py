@@ -24,7 +24,11 @@ from gateway.migrate import upgrade
 from gateway.seed import DEMO_EMPLOYEES, DEMO_USERS, seed_database
 from gateway.settings import Settings
 
-BACKENDS = [b.strip() for b in os.environ.get("GATEWAY_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
+BACKENDS = [
+    b.strip()
+    for b in os.environ.get("GATEWAY_TEST_BACKENDS", "sqlite,postgresql").split(",")
+    if b.strip()
+]
 POSTGRES_URL = os.environ.get(
     "GATEWAY_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
@@ -46,8 +50,12 @@ def _admin(sql: str) -> None:
 
     async def run() -> None:
         conn = await asyncpg.connect(
-            host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-            database=url.database, timeout=10,
+            host=url.host,
+            port=url.port or 5432,
+            user=url.username,
+            password=url.password,
+            database=url.database,
+            timeout=10,
         )
         try:
             await conn.execute(sql)
@@ -86,7 +94,9 @@ def make_database(backend: str, tmp_dir: str, *, users: int = SEED_USERS) -> tup
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+def db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Database]:
     database, drop = make_database(request.param, str(tmp_path_factory.mktemp(request.param)))
     yield database
     drop()
@@ -126,7 +136,9 @@ async def gql(
         sent["Authorization"] = f"Bearer {token}"
     if purpose:
         sent["X-Processing-Purpose"] = purpose
-    response = await http.post("/graphql", json={"query": query, "variables": variables or {}}, headers=sent)
+    response = await http.post(
+        "/graphql", json={"query": query, "variables": variables or {}}, headers=sent
+    )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     if not expect_errors:

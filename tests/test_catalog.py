@@ -42,7 +42,10 @@ def test_annotating_a_new_field_puts_it_in_the_catalog() -> None:
 
 
 async def test_privacy_catalog_over_graphql(client: httpx.AsyncClient, db: Database) -> None:
-    query = "{ privacyCatalog { typeName fieldName category seenBy { label } lawfulBases retention { years } } }"
+    query = (
+        "{ privacyCatalog { typeName fieldName category seenBy { label } lawfulBases "
+        "retention { years } } }"
+    )
     body = await gql(client, query, token=employee_token(db, "dpo"), purpose="LEGAL")
     rows = {(r["typeName"], r["fieldName"]): r for r in body["data"]["privacyCatalog"]}
     assert rows[("User", "email")]["category"] == "user.contact.email"
@@ -69,7 +72,9 @@ async def test_redaction_status_reflects_the_subjects_state(
 
     token = employee_token(db, "dpo")
     analyst = "EMPLOYEE:ANALYST/ANALYTICS"
-    active = await gql(client, query, {"id": str(DEMO_USERS["buyer"])}, token=token, purpose="LEGAL")
+    active = await gql(
+        client, query, {"id": str(DEMO_USERS["buyer"])}, token=token, purpose="LEGAL"
+    )
     assert outcome(active, "User", "email", analyst) == ("MASK", "PSEUDONYMISED")
     assert outcome(active, "User", "email", "SELF") == ("SHOW", "SELF")
     withdrawn = await gql(
@@ -77,14 +82,25 @@ async def test_redaction_status_reflects_the_subjects_state(
     )
     assert withdrawn["data"]["redactionStatus"]["analyticsConsent"] is False
     assert outcome(withdrawn, "User", "email", analyst) == ("STRIP", "CONSENT_WITHDRAWN")
-    erased = await gql(client, query, {"id": str(DEMO_USERS["buyer_erased"])}, token=token, purpose="LEGAL")
+    erased = await gql(
+        client, query, {"id": str(DEMO_USERS["buyer_erased"])}, token=token, purpose="LEGAL"
+    )
     assert erased["data"]["redactionStatus"]["deletionState"] == "ERASED"
     assert outcome(erased, "User", "fullName", "PUBLIC") == ("MASK", "ERASED")
     support = await gql(
-        client, query, {"id": str(DEMO_USERS["buyer"])}, token=employee_token(db, "support"),
+        client,
+        query,
+        {"id": str(DEMO_USERS["buyer"])},
+        token=employee_token(db, "support"),
         purpose="SUPPORT",
     )
     assert support["data"]["redactionStatus"]["fields"]
-    finance = await gql(client, query, {"id": str(DEMO_USERS["buyer"])},
-                        token=employee_token(db, "finance"), purpose="BILLING", expect_errors=True)
+    finance = await gql(
+        client,
+        query,
+        {"id": str(DEMO_USERS["buyer"])},
+        token=employee_token(db, "finance"),
+        purpose="BILLING",
+        expect_errors=True,
+    )
     assert "DPO and support" in finance["errors"][0]["message"]

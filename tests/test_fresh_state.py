@@ -20,17 +20,22 @@ QUERY = "query($id: ID!) { user(id: $id) { fullName email } }"
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def private_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+def private_db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Database]:
     database, drop = make_database(request.param, str(tmp_path_factory.mktemp("fresh")), users=30)
     yield database
     drop()
 
 
 @pytest.fixture
-async def two_gateways(private_db: Database) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+async def two_gateways(
+    private_db: Database,
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
     apps = [create_app(private_db.settings), create_app(private_db.settings)]
     clients = [
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://g") for app in apps
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://g")
+        for app in apps
     ]
     yield clients[0], clients[1]
     for client, app in zip(clients, apps, strict=True):
@@ -61,8 +66,12 @@ async def test_consent_withdrawal_reaches_every_process(
         private_db,
         update(User).where(User.id == subject).values(analytics_consent=False),
         insert(Consent).values(
-            subject_id=subject, purpose="ANALYTICS", granted=False, notice_version="2026-01",
-            method="SETTINGS", recorded_at=datetime.now(UTC),
+            subject_id=subject,
+            purpose="ANALYTICS",
+            granted=False,
+            notice_version="2026-01",
+            method="SETTINGS",
+            recorded_at=datetime.now(UTC),
         ),
     )
     for client in (second, first):
@@ -82,11 +91,13 @@ async def test_deletion_request_hides_the_profile_at_once(
     assert before["data"]["user"]["fullName"] not in (None, "Deleted user")
     await _commit(
         private_db,
-        update(User).where(User.id == subject).values(
-            deletion_state="ERASURE_PENDING", erasure_requested_at=datetime.now(UTC)
-        ),
+        update(User)
+        .where(User.id == subject)
+        .values(deletion_state="ERASURE_PENDING", erasure_requested_at=datetime.now(UTC)),
     )
     for client in (second, first):
         after = await gql(client, QUERY, {"id": str(subject)})
         assert after["data"]["user"]["fullName"] == "Deleted user"
-        assert "ERASURE_PENDING" in {r["reason"] for r in after["extensions"]["privacy"]["redactions"]}
+        assert "ERASURE_PENDING" in {
+            r["reason"] for r in after["extensions"]["privacy"]["redactions"]
+        }

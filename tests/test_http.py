@@ -55,7 +55,9 @@ async def test_healthz_reports_database(client: httpx.AsyncClient) -> None:
 async def test_healthz_when_database_is_down(tmp_path: pytest.TempPathFactory) -> None:
     settings = Settings(database_url="postgresql+asyncpg://nobody@127.0.0.1:1/none")
     app = create_app(settings)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://g") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://g"
+    ) as http:
         response = await http.get("/healthz")
     assert response.status_code == 503
     assert response.json()["database"] == "down"
@@ -77,7 +79,9 @@ async def test_schema_endpoint_serves_sdl(client: httpx.AsyncClient) -> None:
 async def test_malformed_credentials_are_401(
     client: httpx.AsyncClient, header: str, message: str
 ) -> None:
-    response = await client.post("/graphql", json={"query": QUERY}, headers={"Authorization": header})
+    response = await client.post(
+        "/graphql", json={"query": QUERY}, headers={"Authorization": header}
+    )
     assert response.status_code == 401
     assert message in response.json()["errors"][0]["message"]
     assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
@@ -151,8 +155,13 @@ async def test_cursor_pagination_walks_every_row(client: httpx.AsyncClient, db: 
             break
         after = page["pageInfo"]["endCursor"]
     assert len(seen) == len(set(seen)) >= 80
-    bad = await gql(client, '{ users(after: "nope") { nodes { id } } }', token=token,
-                    purpose="LEGAL", expect_errors=True)
+    bad = await gql(
+        client,
+        '{ users(after: "nope") { nodes { id } } }',
+        token=token,
+        purpose="LEGAL",
+        expect_errors=True,
+    )
     assert "not a cursor" in bad["errors"][0]["message"]
 
 

@@ -18,7 +18,8 @@ query($id: ID!) { order(id: $id) { status buyer { fullName email phone }
 async def _active_order(db: Database) -> tuple[int, Any]:
     rows = await fetch(
         db,
-        "SELECT o.id, u.full_name, u.phone, u.email FROM orders o JOIN users u ON u.id = o.buyer_id "
+        "SELECT o.id, u.full_name, u.phone, u.email "
+        "FROM orders o JOIN users u ON u.id = o.buyer_id "
         "WHERE o.buyer_id = :b AND o.seller_id = :s AND o.status IN ('PLACED','PAID','SHIPPED') "
         "ORDER BY o.id",
         b=DEMO_USERS["buyer"],
@@ -42,7 +43,9 @@ async def test_seller_of_an_order_in_progress_sees_name_and_phone(
 
 async def test_another_buyer_sees_nothing_of_it(client: httpx.AsyncClient, db: Database) -> None:
     order_id, _ = await _active_order(db)
-    body = await gql(client, ORDER_BUYER, {"id": str(order_id)}, token=user_token(db, "other_buyer"))
+    body = await gql(
+        client, ORDER_BUYER, {"id": str(order_id)}, token=user_token(db, "other_buyer")
+    )
     assert body["data"]["order"] is None
 
 
@@ -51,9 +54,13 @@ async def test_analyst_sees_pseudonyms_and_nothing_of_the_withdrawn(
 ) -> None:
     query = "query($id: ID!) { user(id: $id) { fullName email phone } }"
     token = employee_token(db, "analyst")
-    active = await gql(client, query, {"id": str(DEMO_USERS["buyer"])}, token=token, purpose="ANALYTICS")
+    active = await gql(
+        client, query, {"id": str(DEMO_USERS["buyer"])}, token=token, purpose="ANALYTICS"
+    )
     assert active["data"]["user"]["fullName"].startswith("psn_")
-    again = await gql(client, query, {"id": str(DEMO_USERS["buyer"])}, token=token, purpose="ANALYTICS")
+    again = await gql(
+        client, query, {"id": str(DEMO_USERS["buyer"])}, token=token, purpose="ANALYTICS"
+    )
     assert again["data"]["user"] == active["data"]["user"], "pseudonyms are stable"
     withdrawn = await gql(
         client, query, {"id": str(DEMO_USERS["buyer_withdrawn"])}, token=token, purpose="ANALYTICS"
@@ -87,16 +94,23 @@ async def test_erased_buyers_invoices_are_kept_for_finance_only(
     client: httpx.AsyncClient, db: Database
 ) -> None:
     rows = await fetch(
-        db, "SELECT id, billing_name FROM invoices WHERE buyer_id = :b ORDER BY id",
+        db,
+        "SELECT id, billing_name FROM invoices WHERE buyer_id = :b ORDER BY id",
         b=DEMO_USERS["buyer_erased"],
     )
     assert rows, "the erased demo buyer still has invoices (Art. 6.5)"
     query = "query($id: ID!) { invoice(id: $id) { billingName number } }"
-    finance = await gql(client, query, {"id": str(rows[0][0])}, token=employee_token(db, "finance"),
-                        purpose="BILLING")
+    finance = await gql(
+        client,
+        query,
+        {"id": str(rows[0][0])},
+        token=employee_token(db, "finance"),
+        purpose="BILLING",
+    )
     assert finance["data"]["invoice"]["billingName"] == rows[0][1]
-    support = await gql(client, query, {"id": str(rows[0][0])}, token=employee_token(db, "dpo"),
-                        purpose="SUPPORT")
+    support = await gql(
+        client, query, {"id": str(rows[0][0])}, token=employee_token(db, "dpo"), purpose="SUPPORT"
+    )
     assert support["data"]["invoice"]["billingName"] != rows[0][1]
 
 
@@ -142,16 +156,28 @@ async def test_full_report_on_request(client: httpx.AsyncClient, db: Database) -
     assert {p["path"] for p in paths} == {f"users.nodes[{i}].email" for i in range(3)}
 
 
-async def test_a_field_not_asked_for_is_not_reported(client: httpx.AsyncClient, db: Database) -> None:
-    body = await gql(client, "{ users(first: 5) { nodes { id } } }",
-                     token=employee_token(db, "analyst"), purpose="ANALYTICS")
+async def test_a_field_not_asked_for_is_not_reported(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    body = await gql(
+        client,
+        "{ users(first: 5) { nodes { id } } }",
+        token=employee_token(db, "analyst"),
+        purpose="ANALYTICS",
+    )
     assert body["extensions"]["privacy"]["redactions"] == []
 
 
 async def test_role_without_the_purpose_gets_nothing_personal(
     client: httpx.AsyncClient, db: Database
 ) -> None:
-    body = await gql(client, "{ users(first: 5) { nodes { fullName email } } }",
-                     token=employee_token(db, "analyst"), purpose="BILLING")
+    body = await gql(
+        client,
+        "{ users(first: 5) { nodes { fullName email } } }",
+        token=employee_token(db, "analyst"),
+        purpose="BILLING",
+    )
     assert all(n == {"fullName": None, "email": None} for n in body["data"]["users"]["nodes"])
-    assert {g["reason"] for g in body["extensions"]["privacy"]["redactions"]} == {"ROLE_NOT_PERMITTED"}
+    assert {g["reason"] for g in body["extensions"]["privacy"]["redactions"]} == {
+        "ROLE_NOT_PERMITTED"
+    }

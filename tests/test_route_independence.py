@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, get_named_type
+from graphql import GraphQLNonNull, GraphQLObjectType, GraphQLSchema, get_named_type
 
 from gateway.seed import DEMO_USERS
 from schema.build import build_schema

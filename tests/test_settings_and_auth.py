@@ -39,7 +39,11 @@ def test_bad_settings_are_refused(env: dict[str, str], message: str) -> None:
 
 def test_production_starts_with_real_secrets() -> None:
     settings = Settings.from_env(
-        {"GATEWAY_ENV": "production", "GATEWAY_JWT_SECRET": "x" * 40, "GATEWAY_PSEUDONYM_KEY": "k" * 40}
+        {
+            "GATEWAY_ENV": "production",
+            "GATEWAY_JWT_SECRET": "x" * 40,
+            "GATEWAY_PSEUDONYM_KEY": "k" * 40,
+        }
     )
     assert settings.env == "production"
 
@@ -56,9 +60,27 @@ def test_hs256_round_trip() -> None:
         (lambda s: issue_token(s, user_id=1, now=time.time() - 7200, ttl_seconds=60), "expired"),
         (lambda s: issue_token(Settings(jwt_secret="y" * 40), user_id=1), "signature"),
         (lambda s: "not.a.jwt", "invalid"),
-        (lambda s: jwt.encode({"sub": "user:1", "iss": "cistech", "iat": 1, "exp": 2**40}, "z" * 64, algorithm="HS384"), "invalid"),
-        (lambda s: jwt.encode({"sub": "robot:1", "iss": "cistech", "iat": 1, "exp": 2**40}, DEMO_JWT_SECRET), "malformed"),
-        (lambda s: jwt.encode({"sub": "employee:1", "role": "CEO", "iss": "cistech", "iat": 1, "exp": 2**40}, DEMO_JWT_SECRET), "role"),
+        (
+            lambda s: jwt.encode(
+                {"sub": "user:1", "iss": "cistech", "iat": 1, "exp": 2**40},
+                "z" * 64,
+                algorithm="HS384",
+            ),
+            "invalid",
+        ),
+        (
+            lambda s: jwt.encode(
+                {"sub": "robot:1", "iss": "cistech", "iat": 1, "exp": 2**40}, DEMO_JWT_SECRET
+            ),
+            "malformed",
+        ),
+        (
+            lambda s: jwt.encode(
+                {"sub": "employee:1", "role": "CEO", "iss": "cistech", "iat": 1, "exp": 2**40},
+                DEMO_JWT_SECRET,
+            ),
+            "role",
+        ),
     ],
 )
 def test_bad_tokens_are_refused(token_of, message: str) -> None:  # type: ignore[no-untyped-def]

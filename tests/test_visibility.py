@@ -96,18 +96,31 @@ async def test_relationship_lists_are_filtered_too(client: httpx.AsyncClient, db
     assert {int(o["id"]) for o in got} == expected and expected
 
 
-async def test_employees_see_what_their_role_covers(client: httpx.AsyncClient, db: Database) -> None:
+async def test_employees_see_what_their_role_covers(
+    client: httpx.AsyncClient, db: Database
+) -> None:
     (total,) = (await fetch(db, "SELECT count(*) FROM invoices"))[0]
-    finance = await gql(client, "{ invoices(first: 100) { nodes { id } } }",
-                        token=employee_token(db, "finance"), purpose="BILLING")
+    finance = await gql(
+        client,
+        "{ invoices(first: 100) { nodes { id } } }",
+        token=employee_token(db, "finance"),
+        purpose="BILLING",
+    )
     assert len(finance["data"]["invoices"]["nodes"]) == min(total, 100) > 0
-    analyst = await gql(client, "{ invoices(first: 100) { nodes { id } } }",
-                        token=employee_token(db, "analyst"), purpose="ANALYTICS")
+    analyst = await gql(
+        client,
+        "{ invoices(first: 100) { nodes { id } } }",
+        token=employee_token(db, "analyst"),
+        purpose="ANALYTICS",
+    )
     assert analyst["data"]["invoices"]["nodes"] == []
 
 
 async def test_anonymous_sees_only_public_catalogue(client: httpx.AsyncClient) -> None:
-    body = await gql(client, "{ orders { nodes { id } } users { nodes { id } } products(first: 3) { nodes { id } } }")
+    body = await gql(
+        client,
+        "{ orders { nodes { id } } users { nodes { id } } products(first: 3) { nodes { id } } }",
+    )
     assert body["data"]["orders"]["nodes"] == []
     assert body["data"]["users"]["nodes"] == []
     assert len(body["data"]["products"]["nodes"]) == 3

@@ -44,4 +44,6 @@ async def ping(engine: AsyncEngine) -> None:
             await conn.execute(text("SELECT 1"))
     except Exception as exc:  # driver errors differ per backend; all mean the same here
         url = engine.url.render_as_string(hide_password=True)
-        raise DatabaseUnavailable(f"database {url} does not answer ({type(exc).__name__})") from None
+        raise DatabaseUnavailable(
+            f"database {url} does not answer ({type(exc).__name__})"
+        ) from None

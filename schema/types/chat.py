@@ -30,8 +30,7 @@ class Conversation:
     @classmethod
     async def build(cls, ctx: Context, rows: Sequence[m.Conversation]) -> list[Conversation]:
         return [
-            cls(id=gid(row.id), topic=row.topic, created_at=row.created_at, row=row)
-            for row in rows
+            cls(id=gid(row.id), topic=row.topic, created_at=row.created_at, row=row) for row in rows
         ]
 
     @strawberry.field(description="Who takes part; an erased participant shows as a deleted user.")

@@ -87,7 +87,9 @@ class Product:
         return report_list(info, await Comment.build(info.context, rows))
 
 
-@strawberry.type(description="An order between a buyer and a seller.", directives=[FINANCIAL_RECORD])
+@strawberry.type(
+    description="An order between a buyer and a seller.", directives=[FINANCIAL_RECORD]
+)
 class Order:
     id: strawberry.ID
     status: str

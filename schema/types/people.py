@@ -134,7 +134,9 @@ class User:
         rows = await info.context.loaders.comments_by_author.load(self.row_id)
         return report_list(info, await Comment.build(info.context, rows))
 
-    @strawberry.field(description="Conversations this user takes part in, if the viewer may see them.")
+    @strawberry.field(
+        description="Conversations this user takes part in, if the viewer may see them."
+    )
     async def conversations(self, info: Info[Context, None]) -> list[ConversationT]:
         from schema.types.chat import Conversation
 
@@ -178,9 +180,7 @@ class Company:
     legal_name: str
     jurisdiction: Jurisdiction
     tax_id: str | None = personal(Category.COMPANY_IDENTITY_TAX_ID, Strategy.PARTIAL)
-    registered_address: str | None = personal(
-        Category.COMPANY_CONTACT_ADDRESS, Strategy.GENERALIZE
-    )
+    registered_address: str | None = personal(Category.COMPANY_CONTACT_ADDRESS, Strategy.GENERALIZE)
     row_id: Private[int]
     contact_person_id: Private[int | None]
 

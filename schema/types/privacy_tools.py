@@ -92,7 +92,9 @@ def privacy_catalog(info: Info[Context, None]) -> list[CatalogEntry]:
     ]
 
 
-async def redaction_status(info: Info[Context, None], subject_id: strawberry.ID) -> RedactionStatus | None:
+async def redaction_status(
+    info: Info[Context, None], subject_id: strawberry.ID
+) -> RedactionStatus | None:
     viewer = info.context.viewer
     if viewer.role not in (Role.DPO, Role.SUPPORT):
         raise ForbiddenError("redactionStatus is for the DPO and support staff")
