@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 import strawberry
@@ -154,7 +154,7 @@ class _GraphQLResponseSender:
         self._start: dict[str, Any] | None = None
         self._body = bytearray()
 
-    async def __call__(self, message: dict[str, Any]) -> None:
+    async def __call__(self, message: MutableMapping[str, Any]) -> None:
         if message["type"] == "http.response.start":
             self._start = dict(message)
             return

@@ -17,7 +17,7 @@ from gateway.db import models as m
 Row = TypeVar("Row", bound=m.Base)
 
 
-class RowById(DataLoader, Generic[Row]):  # type: ignore[misc]
+class RowById(DataLoader[int, Row | None], Generic[Row]):
     """`<Thing>ById`: one row (or None) per primary key."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], model: type[Row]) -> None:
@@ -33,7 +33,7 @@ class RowById(DataLoader, Generic[Row]):  # type: ignore[misc]
         return [by_id.get(key) for key in keys]
 
 
-class RowsByColumn(DataLoader, Generic[Row]):  # type: ignore[misc]
+class RowsByColumn(DataLoader[Hashable, list[Row]], Generic[Row]):
     """`<Things>By<Column>`: every row whose column equals the key, in id order."""
 
     def __init__(
@@ -59,7 +59,7 @@ class RowsByColumn(DataLoader, Generic[Row]):  # type: ignore[misc]
         return [grouped.get(key, []) for key in keys]
 
 
-class ParticipantsByConversation(DataLoader):  # type: ignore[misc]
+class ParticipantsByConversation(DataLoader[int, list[int]]):
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         super().__init__()
         self._sessions = sessions

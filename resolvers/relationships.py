@@ -19,7 +19,7 @@ RANK = {
 }
 
 
-class RelationshipBySubject(DataLoader):  # type: ignore[misc]
+class RelationshipBySubject(DataLoader[int, Relationship]):
     """The viewer's closest relationship to each subject (SELF, COUNTERPARTY, ..., PUBLIC).
 
     A counterparty shares an order (as buyer or seller) or a shipment (as its logistics

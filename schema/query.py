@@ -25,17 +25,17 @@ from schema.types.privacy_tools import (
 )
 
 T = TypeVar("T")
-Builder = Callable[[Context, Sequence[Any]], Awaitable[list[Any]]]
+Builder = Callable[[Context, Sequence[Any]], Awaitable[list[T]]]
 
 
 async def _page(
     info: Info[Context, None],
     model: type[m.Base],
     entity: str,
-    build: Builder,
+    build: Builder[T],
     first: int,
     after: str | None,
-) -> Page[Any]:
+) -> Page[T]:
     rows, more = await queries.page(info.context, model, entity, first, decode_cursor(after))
     nodes = await build(info.context, rows)
     report(info, nodes, nodes="nodes")
@@ -47,9 +47,9 @@ async def _one(
     info: Info[Context, None],
     model: type[m.Base],
     entity: str,
-    build: Builder,
+    build: Builder[T],
     row_id: strawberry.ID,
-) -> Any:
+) -> T | None:
     row = await queries.one(info.context, model, entity, parse_id(row_id))
     if row is None:
         return None

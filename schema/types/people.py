@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import strawberry
 from strawberry import Private
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from schema.types.commerce import Order, Product, Shipment
     from schema.types.content import Comment, Review, Video
 
+T = TypeVar("T")
 OrderT = Annotated["Order", strawberry.lazy("schema.types.commerce")]
 ProductT = Annotated["Product", strawberry.lazy("schema.types.commerce")]
 ShipmentT = Annotated["Shipment", strawberry.lazy("schema.types.commerce")]
@@ -215,7 +216,7 @@ class Company:
         return report_list(info, await User.build(info.context, rows))
 
 
-def report_list(info: Info[Context, None], objects: list[object]) -> list:  # type: ignore[type-arg]
+def report_list(info: Info[Context, None], objects: list[T]) -> list[T]:
     report(info, objects)
     return objects
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from directives.policy import SubjectState
+from directives.policy import Audience, SubjectState
 from directives.taxonomy import DeletionState, Role
 from resolvers.context import Context
 from resolvers.errors import ForbiddenError
@@ -63,7 +63,7 @@ class RedactionStatus:
     fields: list[FieldStatus]
 
 
-def _viewer(audience: cat.Audience) -> ViewerClass:
+def _viewer(audience: Audience) -> ViewerClass:
     return ViewerClass(
         relationship=audience.relationship.value,
         role=audience.role.value if audience.role else None,
