@@ -1,0 +1,566 @@
+"""What privacy enforcement costs: projection-time masking vs none vs a per-field wrapper.
+
+Two queries, three ways, one run:
+
+  A  `users(first: 5000)` with the personal fields of each user;
+  B  `orders(first: 1000)` with buyer, seller and shipment, personal fields on each.
+
+  off       `create_app(settings, enforce_privacy=False)`: values pass through unmasked;
+  enforced  `create_app(settings)`: decisions applied where objects are built (`project()`),
+            redaction report on;
+  wrapper   enforcement off, plus a strawberry FieldExtension on every `@personal` field
+            that decides at resolve time, per field per object (the design DESIGN §4
+            rejects), built only here and checked to answer exactly what `enforced` does.
+
+Each mode is warmed up, then the modes are interleaved over rounds (rotating which goes
+first) and the median and minimum wall time of an in-process HTTP request are reported.
+A fresh SQLite database is seeded in a temporary directory unless --database-url names an
+existing, seeded one (PostgreSQL, say). See docs/benchmarks.md for a reading of the figures.
+
+    .venv/bin/python bench/privacy_overhead.py [--repeat 7] [--viewer analyst] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gc
+import inspect
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import strawberry
+from strawberry.extensions import FieldExtension
+from strawberry.types import Info
+
+from directives.decision import Action, Decision
+from directives.masking import TOMBSTONE, Strategy, apply_mask
+from directives.sdl import Personal, retained
+from directives.taxonomy import Category, Purpose, Role
+from gateway import migrate
+from gateway.app import create_app
+from gateway.auth import ViewerKind, issue_token
+from gateway.db import models as m
+from gateway.seed import DEMO_EMPLOYEES, DEMO_USERS, seed_database
+from gateway.settings import Settings
+from resolvers.context import Context
+from resolvers.loaders import RowById
+from resolvers.privacy import SubjectView
+from resolvers.viewer import Viewer
+from schema.build import OBJECT_TYPES, build_schema
+from schema.types.chat import Message
+from schema.types.commerce import Invoice, Order, Payment, Shipment
+from schema.types.content import Comment, Review, Video
+from schema.types.people import Address, Company, User
+
+MODES = ("off", "enforced", "wrapper")
+TARGETS = {"A": 1.05, "B": 1.10}  # enforced/off, from the issue
+PURPOSES = {
+    "support": Purpose.SUPPORT,
+    "finance": Purpose.BILLING,
+    "analyst": Purpose.ANALYTICS,
+    "dpo": Purpose.LEGAL,
+    "security": Purpose.SECURITY,
+}
+
+USERS_QUERY = """
+query Users($first: Int!) {
+  users(first: $first) {
+    nodes { id kind jurisdiction deletionState fullName email phone createdAt }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+
+ORDERS_QUERY = """
+query Orders($first: Int!) {
+  orders(first: $first) {
+    nodes {
+      id status totalCents currency placedAt shippingAddress
+      buyer { id kind fullName email phone createdAt }
+      seller { id kind fullName email phone createdAt }
+      shipment { id status trackingCode recipientName recipientPhone recipientAddress }
+    }
+  }
+}"""
+
+# Every kind of @personal field (plain, link, multi-subject, retained, tombstone) for the
+# equivalence check; small, so it runs once per viewer in a second or two.
+CHECK_QUERY = """
+query Check {
+  users(first: 300) {
+    nodes {
+      id fullName email phone createdAt
+      addresses { line1 city postalCode }
+      company { taxId registeredAddress contactPerson { id email } }
+    }
+  }
+  orders(first: 150) {
+    nodes {
+      id shippingAddress
+      buyer { id fullName email phone createdAt }
+      seller { id fullName email }
+      shipment { recipientName recipientPhone recipientAddress }
+      payments { cardLast4 payer { id email } }
+      invoices { billingName billingAddress sellerTaxId }
+    }
+  }
+  reviews(first: 150) { nodes { id text author { id fullName } } }
+  videos(first: 60) { nodes { url caption author { id } comments { text author { id } } } }
+  conversations(first: 40) { nodes { id messages { body senderName sender { id } } } }
+}"""
+
+
+# --- the per-field wrapper -------------------------------------------------------------
+
+SubjectOf = Callable[[Any, Context], "int | Awaitable[int | None] | None"]
+_address_owners: weakref.WeakKeyDictionary[Context, RowById[m.Address]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _shipment_buyer(obj: Shipment, ctx: Context) -> int | None:
+    order = await ctx.loaders.order_by_id.load(obj.row.order_id)
+    return None if order is None else order.buyer_id
+
+
+async def _address_owner(obj: Address, ctx: Context) -> int | None:
+    loader = _address_owners.get(ctx)
+    if loader is None:
+        loader = _address_owners[ctx] = RowById(ctx.loaders.sessions, m.Address)
+    row = await loader.load(int(obj.id))
+    return None if row is None else row.user_id
+
+
+# Whose data a field holds, found from the object at resolve time: (type, subject) ->
+# subject id. The builders know this from the row; a wrapper has to find it again.
+SUBJECTS: dict[tuple[type, str | None], SubjectOf] = {
+    (User, None): lambda obj, ctx: obj.row_id,
+    (Address, None): _address_owner,
+    (Company, None): lambda obj, ctx: obj.contact_person_id,
+    (Order, "buyer"): lambda obj, ctx: obj.row.buyer_id,
+    (Shipment, "buyer"): _shipment_buyer,
+    (Payment, "payer"): lambda obj, ctx: obj.row.payer_id,
+    (Invoice, "buyer"): lambda obj, ctx: obj.row.buyer_id,
+    (Invoice, "seller"): lambda obj, ctx: obj.row.seller_id,
+    (Review, None): lambda obj, ctx: obj.author_id,
+    (Video, None): lambda obj, ctx: obj.author_id,
+    (Comment, None): lambda obj, ctx: obj.author_id,
+    (Message, None): lambda obj, ctx: obj.sender_id,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class WrappedField:
+    category: Category
+    strategy: Strategy
+    retained: bool
+    is_link: bool
+    subject_of: SubjectOf
+
+
+class PerFieldPrivacy(FieldExtension):
+    """Decide at resolve time, for every value: find the subject, ask the policy, mask.
+
+    Generous to the wrapper: subject views come from the request's PrivacyScope memo
+    (the builders fetch them in every mode), so it pays for the lookup, the decision, the
+    mask and the report line per field per object, and for strawberry's resolver chain.
+    """
+
+    def __init__(self, spec: WrappedField) -> None:
+        super().__init__()
+        self.spec = spec
+
+    def resolve(self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any) -> Any:
+        value = next_(source, info, **kwargs)
+        ctx: Context = info.context
+        subject = self.spec.subject_of(source, ctx)
+        if inspect.isawaitable(subject):
+            return self._later(subject, value, info)
+        view = ctx.privacy._views.get(subject) if subject is not None else ctx.privacy.detached()
+        if view is None:
+            return self._later(subject, value, info)
+        return self._apply(view, value, info)
+
+    async def resolve_async(
+        self, next_: Callable[..., Awaitable[Any]], source: Any, info: Info, **kwargs: Any
+    ) -> Any:
+        ctx: Context = info.context
+        subject = self.spec.subject_of(source, ctx)
+        if inspect.isawaitable(subject):
+            subject = await subject
+        decision = self._decide(await ctx.privacy.view(subject), info)
+        if decision.action is Action.STRIP:
+            return None
+        return await next_(source, info, **kwargs)  # a masked link leads to an object that masks
+
+    async def _later(self, subject: Any, value: Any, info: Info) -> Any:
+        if inspect.isawaitable(subject):
+            subject = await subject
+        return self._apply(await info.context.privacy.view(subject), value, info)
+
+    def _apply(self, view: SubjectView, value: Any, info: Info) -> Any:
+        decision = self._decide(view, info)
+        if decision.action is Action.SHOW:
+            return value
+        if decision.action is Action.STRIP:
+            return None
+        scope = info.context.privacy
+        strategy = decision.strategy or self.spec.strategy
+        if strategy is Strategy.TOMBSTONE:
+            return TOMBSTONE
+        purpose = scope.viewer.purpose.value
+        return apply_mask(strategy, value, key=scope.pseudonym_key, purpose=purpose)
+
+    def _decide(self, view: SubjectView, info: Info) -> Decision:
+        scope = info.context.privacy
+        decision = scope.policy.decide(
+            view.audience, self.spec.category, view.state, retained=self.spec.retained
+        )
+        if decision.action is not Action.SHOW:
+            path = info.path
+            prefix = tuple(path.prev.as_list()) if path.prev is not None else ()
+            scope.report.record(prefix, str(path.key), decision.action, decision.reason)
+        return decision
+
+
+def build_wrapped_schema() -> strawberry.Schema:
+    """The gateway schema with PerFieldPrivacy on every @personal field.
+
+    Strawberry wraps resolvers when the schema is built, so the extensions are added to
+    the shared field definitions only for the duration of `build_schema()`.
+    """
+    added: list[tuple[Any, PerFieldPrivacy]] = []
+    try:
+        for cls in OBJECT_TYPES:
+            is_retained = retained(cls) is not None
+            for field in cls.__strawberry_definition__.fields:  # type: ignore[attr-defined]
+                for directive in field.directives:
+                    if not isinstance(directive, Personal):
+                        continue
+                    subject_of = SUBJECTS.get((cls, directive.subject))
+                    if subject_of is None:
+                        raise SystemExit(
+                            f"bench: no subject lookup for {cls.__name__}.{field.python_name} "
+                            f"(subject={directive.subject!r}); add it to SUBJECTS"
+                        )
+                    extension = PerFieldPrivacy(
+                        WrappedField(
+                            directive.category,
+                            directive.strategy,
+                            is_retained,
+                            field.base_resolver is not None,
+                            subject_of,
+                        )
+                    )
+                    field.extensions.append(extension)
+                    added.append((field, extension))
+        return build_schema()
+    finally:
+        for field, extension in added:
+            field.extensions.remove(extension)
+
+
+# --- running --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    key: str
+    label: str
+    query: str
+    first: int
+    root: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    wall: float
+    cpu: float  # this process, all threads (aiosqlite runs queries on one): steadier when
+    # other processes compete for the cores
+
+
+Samples = dict[tuple[str, str], list[Sample]]
+
+
+@dataclass
+class Bench:
+    clients: dict[str, httpx.AsyncClient]
+    headers: dict[str, str]
+
+    async def post(
+        self, mode: str, query: str, variables: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        return await self.clients[mode].post(
+            "/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers={**self.headers, **(headers or {})},
+        )
+
+    async def timed(self, mode: str, case: Case) -> Sample:
+        gc.collect()  # start every request from a clean heap, whatever ran before it
+        cpu, wall = time.process_time(), time.perf_counter()
+        await self.post(mode, case.query, {"first": case.first})
+        return Sample(time.perf_counter() - wall, time.process_time() - cpu)
+
+
+def payload(response: httpx.Response) -> dict[str, Any]:
+    if response.status_code != 200:
+        raise SystemExit(f"bench: HTTP {response.status_code}: {response.text[:300]}")
+    body: dict[str, Any] = response.json()
+    if body.get("errors"):
+        messages = "; ".join(str(e.get("message")) for e in body["errors"])[:300]
+        raise SystemExit(f"bench: the query failed: {messages}")
+    return body
+
+
+async def check_case(bench: Bench, case: Case) -> None:
+    """Each mode answers the benchmark query in full (enough rows, no errors)."""
+    for mode in MODES:
+        body = payload(await bench.post(mode, case.query, {"first": case.first}))
+        got = len(body["data"][case.root]["nodes"])
+        if got != case.first:
+            raise SystemExit(
+                f"bench: {case.root}(first: {case.first}) returned {got} rows in mode {mode}; "
+                "seed more users (--users) or lower the size"
+            )
+
+
+async def check_equivalence(bench: Bench, settings: Settings, viewer_key: str) -> list[str]:
+    """The wrapper answers exactly what projection does, data and redaction report, for
+    every staff role and three platform users; and enforcement visibly changes the data."""
+    checked = []
+    viewers: list[tuple[str, dict[str, str]]] = [
+        (key, staff_headers(settings, key)) for key in PURPOSES
+    ] + [(key, user_headers(settings, key)) for key in ("buyer", "seller", "logistics")]
+    for key, headers in viewers:
+        full = {**headers, "X-Privacy-Report": "full"}
+        answers = {
+            mode: payload(await bench.post(mode, CHECK_QUERY, headers=full)) for mode in MODES
+        }
+        if answers["wrapper"]["data"] != answers["enforced"]["data"]:
+            raise SystemExit(f"bench: wrapper and enforced answer differently for {key}")
+        wrapper_report = answers["wrapper"]["extensions"]["privacy"]
+        if wrapper_report != answers["enforced"]["extensions"]["privacy"]:
+            raise SystemExit(f"bench: wrapper and enforced report differently for {key}")
+        if key == viewer_key:
+            if answers["off"]["data"] == answers["enforced"]["data"]:
+                raise SystemExit(f"bench: enforcement changed nothing for {key}: check the query")
+            if not wrapper_report["redactions"]:
+                raise SystemExit(f"bench: no redactions reported for {key}")
+        checked.append(key)
+    return checked
+
+
+def staff_headers(settings: Settings, key: str) -> dict[str, str]:
+    employee_id, role = DEMO_EMPLOYEES[key]
+    token = issue_token(settings, employee_id=employee_id, role=Role(role))
+    return {"Authorization": f"Bearer {token}", "X-Processing-Purpose": PURPOSES[key].value}
+
+
+def user_headers(settings: Settings, key: str) -> dict[str, str]:
+    token = issue_token(settings, user_id=DEMO_USERS[key])
+    return {"Authorization": f"Bearer {token}"}
+
+
+def rotated(round_no: int) -> Iterator[str]:
+    for i in range(len(MODES)):
+        yield MODES[(round_no + i) % len(MODES)]
+
+
+async def measure(bench: Bench, cases: list[Case], warmup: int, repeat: int) -> Samples:
+    for case in cases:
+        for mode in MODES:
+            for _ in range(warmup):
+                await bench.timed(mode, case)
+    samples: Samples = {(case.key, mode): [] for case in cases for mode in MODES}
+    for round_no in range(repeat):
+        for case in cases:
+            for mode in rotated(round_no):
+                samples[(case.key, mode)].append(await bench.timed(mode, case))
+        print(f"  round {round_no + 1}/{repeat} done", file=sys.stderr)
+    return samples
+
+
+async def profile_enforced(bench: Bench, case: Case, runs: int = 3) -> None:
+    """Where an enforced request spends its time, next to the same request unenforced."""
+    totals: dict[str, float] = {}
+    for mode in ("off", "enforced"):
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(runs):
+            await bench.post(mode, case.query, {"first": case.first})
+        profiler.disable()
+        stats = pstats.Stats(profiler)
+        totals[mode] = stats.total_tt  # type: ignore[attr-defined]
+        if mode == "enforced":
+            enforced_stats = stats
+    print(f"\nprofile {case.key} ({case.label}), {runs} requests per mode under cProfile:")
+    print(f"  total profiled time  off {totals['off']:.3f}s  enforced {totals['enforced']:.3f}s")
+    print("  enforcement functions (cumulative, enforced mode):")
+    entries = enforced_stats.stats  # type: ignore[attr-defined]
+    ours = ("schema/privacy.py", "resolvers/privacy.py", "directives/masking.py",
+            "directives/policy.py", "directives/report.py", "schema/extension.py")
+    rows = [
+        (ct, nc, f"{Path(file).parent.name}/{Path(file).name}:{name}")
+        for (file, _line, name), (_cc, nc, _tt, ct, _callers) in entries.items()
+        if file.replace("\\", "/").endswith(ours)
+    ]
+    for cumulative, calls, where in sorted(rows, reverse=True)[:10]:
+        share = cumulative / totals["enforced"] * 100
+        print(f"    {cumulative * 1000:9.1f} ms {share:5.1f}%  {calls:8d} calls  {where}")
+
+
+def print_table(cases: list[Case], samples: Samples) -> list[str]:
+    wall = {k: [x.wall * 1000 for x in v] for k, v in samples.items()}
+    cpu = {k: [x.cpu * 1000 for x in v] for k, v in samples.items()}
+    med = {k: statistics.median(v) for k, v in wall.items()}
+    low = {k: min(v) for k, v in wall.items()}
+    cpu_med = {k: statistics.median(v) for k, v in cpu.items()}
+    columns = "{:<40} {:<9} {:>9} {:>8} {:>6} {:>6} {:>8} {:>6}"
+    header = columns.format("query", "mode", "median ms", "min ms", "x off", "x off", "cpu ms",
+                            "x off")
+    print("\n" + header)
+    print(columns.format("", "", "wall", "wall", "median", "min", "median", "cpu"))
+    print("-" * len(header))
+    verdicts = []
+    for case in cases:
+        off = (case.key, "off")
+        for i, mode in enumerate(MODES):
+            k = (case.key, mode)
+            print(columns.format(
+                f"{case.key}  {case.label}" if i == 0 else "", mode,
+                f"{med[k]:.1f}", f"{low[k]:.1f}", f"{med[k] / med[off]:.3f}",
+                f"{low[k] / low[off]:.3f}", f"{cpu_med[k]:.1f}", f"{cpu_med[k] / cpu_med[off]:.3f}",
+            ))
+        enforced = (case.key, "enforced")
+        ratio = med[enforced] / med[off]
+        target = TARGETS[case.key]
+        verdicts.append(
+            f"{case.key}: enforced/off {ratio:.3f} on median wall time "
+            f"(min {low[enforced] / low[off]:.3f}, cpu {cpu_med[enforced] / cpu_med[off]:.3f}); "
+            f"target <= {target:.2f}: {'PASS' if ratio <= target else 'MISS'}"
+        )
+    print()
+    for line in verdicts:
+        print(line)
+    return verdicts
+
+
+async def view_fetch_ms(app: Any, viewer_key: str, ids: list[int]) -> float:
+    """Time the subject-view fetch for `ids`: every mode pays it, since builders ask for views."""
+    employee_id, role = DEMO_EMPLOYEES[viewer_key]
+    viewer = Viewer(ViewerKind.EMPLOYEE, PURPOSES[viewer_key], employee_id=employee_id,
+                    role=Role(role))
+    ctx = app.state.gateway.context(viewer)
+    gc.collect()
+    start = time.perf_counter()
+    await ctx.privacy.views(ids)
+    return (time.perf_counter() - start) * 1000
+
+
+async def run(args: argparse.Namespace, settings: Settings) -> None:
+    cases = [
+        Case("A", f"users x {args.list_size}", USERS_QUERY, args.list_size, "users"),
+        Case("B", f"orders x {args.orders} (+buyer/seller/shipment)", ORDERS_QUERY,
+             args.orders, "orders"),
+    ]
+    apps = {
+        "off": create_app(settings, enforce_privacy=False),
+        "enforced": create_app(settings),
+        "wrapper": create_app(settings, enforce_privacy=False, schema=build_wrapped_schema()),
+    }
+    clients = {
+        mode: httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench")
+        for mode, app in apps.items()
+    }
+    headers = staff_headers(settings, args.viewer)
+    bench = Bench(clients, headers)
+    try:
+        checked = await check_equivalence(bench, settings, args.viewer)
+        print(f"wrapper == enforced (data and full redaction report) for: {', '.join(checked)}")
+        for case in cases:
+            await check_case(bench, case)
+        print(f"measuring: {args.warmup} warm-up + {args.repeat} interleaved rounds per mode",
+              file=sys.stderr)
+        samples = await measure(bench, cases, args.warmup, args.repeat)
+        verdicts = print_table(cases, samples)
+        fetch = await view_fetch_ms(apps["off"], args.viewer, list(range(1, args.list_size + 1)))
+        print(f"\nsubject-view fetch for {args.list_size} users (in all three modes): "
+              f"{fetch:.1f} ms")
+        if args.profile or any(v.endswith("MISS") for v in verdicts):
+            for case in cases:
+                await profile_enforced(bench, case)
+    finally:
+        for client in clients.values():
+            await client.aclose()
+        for app in apps.values():
+            await app.state.gateway.engine.dispose()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bench/privacy_overhead.py",
+        description="Measure privacy enforcement overhead: projection (enforced) vs none (off) "
+        "vs a per-field resolver wrapper, on a large list query and a nested query.",
+    )
+    parser.add_argument("--database-url", help="an existing, migrated and seeded database "
+                        "(e.g. postgresql+asyncpg://...); default: seed a fresh SQLite file")
+    parser.add_argument("--users", type=int, default=6000,
+                        help="users to seed into the fresh SQLite database (default 6000)")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the generated data (7)")
+    parser.add_argument("--list-size", type=int, default=5000, help="query A page size (5000)")
+    parser.add_argument("--orders", type=int, default=1000, help="query B page size (1000)")
+    parser.add_argument("--repeat", type=int, default=7, help="interleaved rounds (7)")
+    parser.add_argument("--warmup", type=int, default=2, help="warm-up requests per mode (2)")
+    parser.add_argument("--viewer", choices=sorted(PURPOSES), default="analyst",
+                        help="staff viewer; each uses its role's purpose (default analyst: "
+                        "ANALYTICS pseudonymises names, emails and phones and strips "
+                        "subjects who withdrew consent, the most masking of any role)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile the enforced mode with cProfile (automatic on a MISS)")
+    args = parser.parse_args(argv)
+    if min(args.repeat, args.list_size, args.orders, args.users) < 1 or args.warmup < 0:
+        parser.error("sizes and --repeat must be positive, --warmup not negative")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    page = max(args.list_size, args.orders, 300)
+    with tempfile.TemporaryDirectory(prefix="privacy-bench-") as tmp:
+        if args.database_url:
+            settings = Settings(database_url=args.database_url, max_page_size=page)
+            where = settings.database_url.split("@")[-1]
+        else:
+            settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp}/bench.db",
+                                max_page_size=page)
+            start = time.perf_counter()
+            migrate.upgrade(settings)
+            asyncio.run(seed_database(settings, users=args.users, seed=args.seed, progress=False))
+            where = f"fresh SQLite, {args.users} users seeded in {time.perf_counter() - start:.1f}s"
+        settings.validate()
+        print(f"database: {where}")
+        print(f"viewer: {args.viewer} employee, purpose {PURPOSES[args.viewer].value}")
+        print(f"python {sys.version.split()[0]}, strawberry {_version('strawberry-graphql')}")
+        asyncio.run(run(args, settings))
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import version
+
+    return version(dist)
+
+
+if __name__ == "__main__":
+    main()
