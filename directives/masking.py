@@ -143,6 +143,8 @@ def _generalize_text(text: str) -> str | None:
             return generalize_date(parsed).isoformat()
         return generalize_date(parsed.date()).isoformat()
     parts = [part.strip() for part in text.split(",") if part.strip()]
+    if len(parts) == 1 and not any(ch.isdigit() for ch in parts[0]):
+        return parts[0]  # a lone place name ("Almaty") is already as coarse as it gets
     # The first part is the street line; parts with digits are postal codes.
     coarse = [part for part in parts[1:] if not any(ch.isdigit() for ch in part)]
     return ", ".join(coarse[-2:]) if coarse else None
