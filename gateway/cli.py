@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -187,7 +188,8 @@ def _seed(settings: Settings, args: argparse.Namespace) -> int:
         seed_database(settings, users=args.users, seed=args.seed, progress=not args.quiet)
     )
     elapsed = time.perf_counter() - started
-    print(f"seeded {summary} in {elapsed:.1f}s", file=sys.stderr)
+    counts = ", ".join(f"{n:,} {table}" for table, n in dataclasses.asdict(summary).items() if n)
+    print(f"seeded in {elapsed:.1f}s: {counts}", file=sys.stderr)
     return 0
 
 
