@@ -19,6 +19,7 @@ from gateway.errors import GatewayError
 from gateway.migrate import upgrade
 from gateway.seed import DEMO_EMPLOYEES, DEMO_USERS, MIN_USERS, SeedSummary, seed_database
 from gateway.settings import Settings
+from tests.conftest import BACKENDS, fresh_database
 
 KINDS = {"BUYER", "SELLER", "LOGISTICS"}
 JURISDICTIONS = {"EU", "KZ", "RU", "CN"}
@@ -99,6 +100,31 @@ async def test_same_seed_gives_identical_tables_and_another_seed_differs(tmp_pat
     assert da == db
     assert da["users"] != dc["users"]
     assert da["orders"] != dc["orders"]
+
+
+@pytest.mark.skipif("postgresql" not in BACKENDS, reason="PostgreSQL deselected")
+async def test_postgresql_gets_the_same_rows_and_advanced_sequences(tmp_path: Path) -> None:
+    url, drop = await asyncio.to_thread(fresh_database, "postgresql", str(tmp_path))
+    try:
+        pg = Settings(database_url=url, env="test")
+        await asyncio.to_thread(upgrade, pg)
+        await seed_database(pg, users=40, seed=3, progress=False)
+        lite, _ = await seeded(tmp_path / "lite.db", users=40, seed=3)
+        assert await digests(pg) == await digests(lite)
+        engine = create_engine(pg)
+        try:
+            for table in Base.metadata.sorted_tables:
+                if "id" in table.c:
+                    behind = await scalar(
+                        engine,
+                        f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
+                        f"<= (SELECT coalesce(max(id), 0) FROM {table.name})",
+                    )
+                    assert not behind, f"sequence of {table.name} would reuse an id"
+        finally:
+            await engine.dispose()
+    finally:
+        await asyncio.to_thread(drop)
 
 
 async def test_summary_counts_every_table(tmp_path: Path) -> None:

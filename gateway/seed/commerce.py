@@ -141,7 +141,9 @@ class Commerce:
                           chat=True),
             ]
         elif buyer.id == DEMO_USERS["buyer_withdrawn"]:
-            fixed = [OrderPlan(seller, DELIVERED, BASE + 50 * day, True, review_every_item=True)]
+            fixed = [
+                OrderPlan(seller, DELIVERED, BASE + 50 * day, paid=True, review_every_item=True)
+            ]
         elif buyer.id == DEMO_USERS["buyer_erasure_pending"]:
             fixed = [
                 OrderPlan(seller, DELIVERED, BASE + 60 * day, paid=True, chat=True,
@@ -150,7 +152,7 @@ class Commerce:
             ]
         elif buyer.id == DEMO_USERS["buyer_erased"]:
             fixed = [
-                OrderPlan(seller, DELIVERED, BASE + 45 * day, True, chat=True),
+                OrderPlan(seller, DELIVERED, BASE + 45 * day, paid=True, chat=True),
                 OrderPlan(seller, CANCELLED, BASE + 70 * day, paid=True),  # refunded
             ]
         elif buyer.id == DEMO_USERS["other_buyer"]:

@@ -60,6 +60,10 @@ class SeedSummary:
     def total(self) -> int:
         return sum(self.rows().values())
 
+    def __str__(self) -> str:
+        tables = ", ".join(f"{table} {count:,}" for table, count in self.rows().items())
+        return f"{self.total:,} rows ({tables})"
+
 
 async def seed_database(
     settings: Settings, *, users: int = 200, seed: int = 7, progress: bool = True
