@@ -1,4 +1,3 @@
-import time
 
 from directives.decision import Action, Reason
 from directives.report import Redaction, RedactionGroup, RedactionReport, format_path
@@ -78,16 +77,13 @@ def test_empty_report() -> None:
     assert report.to_extension("SUPPORT", "v", full=True)["redactions"] == []
 
 
-def test_recording_is_cheap() -> None:
+def test_many_entries_collapse_into_few_groups() -> None:
+    # How fast this is belongs to bench/privacy_overhead.py, not to a timed test.
     report = RedactionReport()
-    start = time.perf_counter()
     for index in range(5000):
         for field in ("email", "phone", "name"):
             report.record(("users", index), field, MASK, Reason.CONSENT_WITHDRAWN)
-    elapsed = time.perf_counter() - start
     summary = report.summary()
-    # Generous bound for slow CI machines; typically a few milliseconds.
-    assert elapsed < 0.1
     assert [(g.path, g.count) for g in summary] == [
         ("users[*].email", 5000),
         ("users[*].name", 5000),
