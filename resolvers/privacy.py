@@ -2,13 +2,15 @@
 
 A decision is a pure function of (audience, category, subject state, retention); the
 scope memoises it, so a 5,000-row list costs a handful of policy evaluations, and each
-subject's view is built once per request however many paths reach it.
+subject's view is built once per request however many paths reach it. Subjects the viewer
+stands towards alike share one interned Stance, which projection keys its plans on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from directives.decision import Decision
 from directives.policy import Audience, Policy, SubjectState
@@ -20,6 +22,16 @@ from resolvers.relationships import RelationshipBySubject
 from resolvers.viewer import Viewer
 
 DecisionKey = tuple[Audience, Category, SubjectState, bool]
+StanceKey = tuple[Relationship, str | None, bool | None]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Stance:
+    """The viewer's audience and a subject's state: what every decision about the subject
+    depends on. One object per distinct pair in a request, so it hashes by identity."""
+
+    audience: Audience
+    state: SubjectState
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +39,15 @@ class SubjectView:
     """How one request's viewer stands towards one data subject."""
 
     subject_id: int | None
-    audience: Audience
-    state: SubjectState
+    stance: Stance
+
+    @property
+    def audience(self) -> Audience:
+        return self.stance.audience
+
+    @property
+    def state(self) -> SubjectState:
+        return self.stance.state
 
 
 @dataclass(eq=False)
@@ -41,11 +60,14 @@ class PrivacyScope:
     full_report: bool = False
     report: RedactionReport = field(default_factory=RedactionReport)
     _views: dict[int, SubjectView] = field(default_factory=dict)
+    _stances: dict[StanceKey, Stance] = field(default_factory=dict)
     _decisions: dict[DecisionKey, Decision] = field(default_factory=dict)
     _relationships: RelationshipBySubject | None = None
     # Selected sub-fields per field AST node (ids are stable: the document lives as long as
     # the request does).
     selections: dict[int, dict[str, list[str]]] = field(default_factory=dict)
+    # Projection plans (what to hide of a type) per (type, retained, stances): schema/privacy.py.
+    plans: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
     def decide(self, view: SubjectView, category: Category, retained: bool) -> Decision:
         key = (view.audience, category, view.state, retained)
@@ -61,7 +83,7 @@ class PrivacyScope:
             users: list[User | None] = await self.loaders.user_by_id.load_many(missing)
             relationships = await self._relationships_of(missing)
             for sid, user, relationship in zip(missing, users, relationships, strict=True):
-                self._views[sid] = SubjectView(sid, self._audience(relationship), _state(user))
+                self._views[sid] = SubjectView(sid, self._stance(relationship, user))
         return [self._views[sid] if sid is not None else self.detached() for sid in subject_ids]
 
     async def view(self, subject_id: int | None) -> SubjectView:
@@ -69,7 +91,18 @@ class PrivacyScope:
 
     def detached(self) -> SubjectView:
         """The view of a subject whose link was cut by erasure (a chat sender, say)."""
-        return SubjectView(None, self._audience(Relationship.PUBLIC), ERASED_STATE)
+        return SubjectView(None, self._stance(Relationship.PUBLIC, None))
+
+    def _stance(self, relationship: Relationship, user: User | None) -> Stance:
+        key: StanceKey = (
+            (relationship, user.deletion_state, user.analytics_consent)
+            if user is not None
+            else (relationship, None, None)
+        )
+        stance = self._stances.get(key)
+        if stance is None:
+            stance = self._stances[key] = Stance(self._audience(relationship), _state(user))
+        return stance
 
     def _audience(self, relationship: Relationship) -> Audience:
         if self.viewer.is_employee:
@@ -92,4 +125,6 @@ ERASED_STATE = SubjectState(DeletionState.ERASED, analytics_consent=False)
 def _state(user: User | None) -> SubjectState:
     if user is None:
         return ERASED_STATE
-    return SubjectState(DeletionState(user.deletion_state), analytics_consent=user.analytics_consent)
+    return SubjectState(
+        DeletionState(user.deletion_state), analytics_consent=user.analytics_consent
+    )

@@ -8,7 +8,7 @@ hand objects to GraphQL call `report()` so the redaction report names response p
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeVar
@@ -18,10 +18,11 @@ from strawberry.types import Info
 
 from directives.decision import Action, Reason
 from directives.masking import TOMBSTONE, Strategy, apply_mask
+from directives.report import Path
 from directives.sdl import Personal
 from directives.taxonomy import Category
 from resolvers.context import Context
-from resolvers.privacy import SubjectView
+from resolvers.privacy import PrivacyScope, SubjectView
 
 T = TypeVar("T")
 Redaction = tuple[str, Action, Reason]
@@ -75,30 +76,65 @@ def project(
 ) -> T:
     """Build `cls(**values)` with every personal value shown, masked or stripped."""
     scope = ctx.privacy
-    redactions: list[Redaction] = []
-    if scope.enforce:
-        for field in personal_fields(cls):
-            decision = scope.decide(views[field.subject], field.category, retained)
-            if decision.action is Action.SHOW:
-                continue
-            if decision.action is Action.STRIP:
-                values[field.attr] = None
-            elif not field.is_link:  # a masked link still leads to an object that masks itself
-                strategy = decision.strategy or field.strategy
-                # A tombstone stands in even where erasure already nulled the value.
-                values[field.attr] = TOMBSTONE if strategy is Strategy.TOMBSTONE else apply_mask(
-                    strategy,
-                    values[field.attr],
-                    key=scope.pseudonym_key,
-                    purpose=scope.viewer.purpose.value,
-                )
-            redactions.append((field.name, decision.action, decision.reason))
+    if not scope.enforce:
+        obj = cls(**values)
+        obj.redactions = ()  # type: ignore[attr-defined]
+        return obj
+    of: type = cls
+    subjects = _subjects(of)
+    if len(subjects) == 1:
+        key: tuple[Any, ...] = (cls, retained, views[subjects[0]].stance)
+    else:
+        key = (cls, retained, *[views[subject].stance for subject in subjects])
+    plan = scope.plans.get(key)
+    if plan is None:
+        plan = scope.plans[key] = _plan(scope, cls, views, retained)
+    for attr, action, strategy, is_link in plan.hidden:
+        if action is Action.STRIP:
+            values[attr] = None
+        elif not is_link:  # a masked link still leads to an object that masks itself
+            # A tombstone stands in even where erasure already nulled the value.
+            values[attr] = TOMBSTONE if strategy is Strategy.TOMBSTONE else apply_mask(
+                strategy, values[attr], key=scope.pseudonym_key, purpose=plan.purpose
+            )
     obj = cls(**values)
-    obj.redactions = tuple(redactions)  # type: ignore[attr-defined]
+    obj.redactions = plan.redactions  # type: ignore[attr-defined]
     return obj
 
 
-def report(info: Info[Context, None], objects: Iterable[Any] | Any, *, nodes: str | None = None) -> None:
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What projection hides of one type for subjects the viewer stands towards alike."""
+
+    hidden: tuple[tuple[str, Action, Strategy, bool], ...]  # attr, action, strategy, is_link
+    redactions: tuple[Redaction, ...]
+    purpose: str
+
+
+def _plan(
+    scope: PrivacyScope, cls: type, views: Mapping[str | None, SubjectView], retained: bool
+) -> _Plan:
+    hidden = []
+    redactions: list[Redaction] = []
+    for field in personal_fields(cls):
+        decision = scope.decide(views[field.subject], field.category, retained)
+        if decision.action is Action.SHOW:
+            continue
+        hidden.append((field.attr, decision.action, decision.strategy or field.strategy,
+                       field.is_link))
+        redactions.append((field.name, decision.action, decision.reason))
+    return _Plan(tuple(hidden), tuple(redactions), scope.viewer.purpose.value)
+
+
+@cache
+def _subjects(cls: type) -> tuple[str | None, ...]:
+    """The distinct subjects a type's personal fields belong to, in field order."""
+    return tuple(dict.fromkeys(field.subject for field in personal_fields(cls)))
+
+
+def report(
+    info: Info[Context, None], objects: Iterable[Any] | Any, *, nodes: str | None = None
+) -> None:
     """Record what the objects just returned by this field hid, under their response paths.
 
     `objects` is one object, or a list (items get `[i]`); `nodes` names the list field of
@@ -107,6 +143,10 @@ def report(info: Info[Context, None], objects: Iterable[Any] | Any, *, nodes: st
     scope = info.context.privacy
     if not scope.enforce or objects is None:
         return
+    items = objects if isinstance(objects, list | tuple) else None
+    single: tuple[Redaction, ...] = () if items is not None else getattr(objects, "redactions", ())
+    if not (single or (items and any(getattr(obj, "redactions", ()) for obj in items))):
+        return  # nothing hidden: no paths to work out
     base = _path(info)
     selection = _selected(info)
     if nodes is not None:
@@ -117,22 +157,30 @@ def report(info: Info[Context, None], objects: Iterable[Any] | Any, *, nodes: st
         selection = _merge_sub(info, nodes)
     else:
         base_paths = [base]
-    if isinstance(objects, list | tuple):
+    record = scope.report.record
+    if items is not None:
         for prefix in base_paths:
-            for index, obj in enumerate(objects):
-                _record(scope.report, (*prefix, index), obj, selection)
+            for index, obj in enumerate(items):
+                redactions = getattr(obj, "redactions", ())
+                if redactions:
+                    _record(record, (*prefix, index), redactions, selection)
     else:
         for prefix in base_paths:
-            _record(scope.report, prefix, objects, selection)
+            _record(record, prefix, single, selection)
 
 
-def _record(report: Any, path: tuple[str | int, ...], obj: Any, selection: Mapping[str, Sequence[str]]) -> None:
-    for name, action, reason in getattr(obj, "redactions", ()):
+def _record(
+    record: Callable[[Path, str, Action, Reason], None],
+    path: Path,
+    redactions: Iterable[Redaction],
+    selection: Mapping[str, Sequence[str]],
+) -> None:
+    for name, action, reason in redactions:
         for key in selection.get(name, ()):
-            report.record(path, key, action, reason)
+            record(path, key, action, reason)
 
 
-def _path(info: Info[Context, None]) -> tuple[str | int, ...]:
+def _path(info: Info[Context, None]) -> Path:
     return tuple(info.path.as_list())
 
 
@@ -161,7 +209,9 @@ def _merge_sub(info: Info[Context, None], child: str) -> Mapping[str, Sequence[s
     return keys
 
 
-def _children(selection_set: SelectionSetNode | None, fragments: Mapping[str, Any]) -> list[FieldNode]:
+def _children(
+    selection_set: SelectionSetNode | None, fragments: Mapping[str, Any]
+) -> list[FieldNode]:
     found: list[FieldNode] = []
     if selection_set is None:
         return found
@@ -177,7 +227,11 @@ def _children(selection_set: SelectionSetNode | None, fragments: Mapping[str, An
     return found
 
 
-def _collect(selection_set: SelectionSetNode | None, fragments: Mapping[str, Any], keys: dict[str, list[str]]) -> None:
+def _collect(
+    selection_set: SelectionSetNode | None,
+    fragments: Mapping[str, Any],
+    keys: dict[str, list[str]],
+) -> None:
     for node in _children(selection_set, fragments):
         key = node.alias.value if node.alias else node.name.value
         bucket = keys.setdefault(node.name.value, [])
