@@ -25,6 +25,7 @@ from resolvers.context import Context
 from resolvers.privacy import PrivacyScope, SubjectView
 
 T = TypeVar("T")
+_UNSEEN = object()
 Redaction = tuple[str, Action, Reason]
 
 
@@ -89,24 +90,38 @@ def project(
     plan = scope.plans.get(key)
     if plan is None:
         plan = scope.plans[key] = _plan(scope, cls, views, retained)
-    for attr, action, strategy, is_link in plan.hidden:
+    for attr, action, strategy, is_link, masked in plan.hidden:
         if action is Action.STRIP:
             values[attr] = None
         elif not is_link:  # a masked link still leads to an object that masks itself
             # A tombstone stands in even where erasure already nulled the value.
-            values[attr] = TOMBSTONE if strategy is Strategy.TOMBSTONE else apply_mask(
-                strategy, values[attr], key=scope.pseudonym_key, purpose=plan.purpose
-            )
+            if strategy is Strategy.TOMBSTONE:
+                values[attr] = TOMBSTONE
+                continue
+            value = values[attr]
+            text = type(value) is str
+            mask = masked.get(value, _UNSEEN) if text else _UNSEEN
+            if mask is _UNSEEN:
+                mask = apply_mask(strategy, value, key=scope.pseudonym_key, purpose=plan.purpose)
+                if text:
+                    masked[value] = mask
+            values[attr] = mask
     obj = cls(**values)
     obj.redactions = plan.redactions  # type: ignore[attr-defined]
     return obj
+
+
+# attr, action, effective strategy, is_link, and the strings masked so far: masking is pure,
+# and one person recurs across a page (a seller on many orders). Only strings are memoised:
+# equal datetimes in different time zones generalise differently.
+_Hidden = tuple[str, Action, Strategy, bool, dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
     """What projection hides of one type for subjects the viewer stands towards alike."""
 
-    hidden: tuple[tuple[str, Action, Strategy, bool], ...]  # attr, action, strategy, is_link
+    hidden: tuple[_Hidden, ...]
     redactions: tuple[Redaction, ...]
     purpose: str
 
@@ -114,14 +129,14 @@ class _Plan:
 def _plan(
     scope: PrivacyScope, cls: type, views: Mapping[str | None, SubjectView], retained: bool
 ) -> _Plan:
-    hidden = []
+    hidden: list[_Hidden] = []
     redactions: list[Redaction] = []
     for field in personal_fields(cls):
         decision = scope.decide(views[field.subject], field.category, retained)
         if decision.action is Action.SHOW:
             continue
         hidden.append((field.attr, decision.action, decision.strategy or field.strategy,
-                       field.is_link))
+                       field.is_link, {}))
         redactions.append((field.name, decision.action, decision.reason))
     return _Plan(tuple(hidden), tuple(redactions), scope.viewer.purpose.value)
 
