@@ -142,12 +142,14 @@ def _generalize_text(text: str) -> str | None:
         if "T" in text or " " in text.strip():
             return generalize_date(parsed).isoformat()
         return generalize_date(parsed.date()).isoformat()
-    parts = [part.strip() for part in text.split(",") if part.strip()]
-    if len(parts) == 1 and not any(ch.isdigit() for ch in parts[0]):
-        return parts[0]  # a lone place name ("Almaty") is already as coarse as it gets
-    # The first part is the street line; parts with digits are postal codes.
-    coarse = [part for part in parts[1:] if not any(ch.isdigit() for ch in part)]
-    return ", ".join(coarse[-2:]) if coarse else None
+    # A lone place name ("Almaty", Address.city) is already as coarse as it gets. A whole
+    # address comes in every national order (street first in Germany, postal code first in
+    # Russia, no commas in China): no string rule finds its city without leaking a street,
+    # so it generalises to nothing. The structured Address.city is the coarse form.
+    text = text.strip()
+    if text and "," not in text and not any(ch.isdigit() for ch in text):
+        return text
+    return None
 
 
 def generalize_date(value: _D) -> _D:
