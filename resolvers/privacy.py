@@ -77,21 +77,31 @@ class PrivacyScope:
             self._decisions[key] = decision
         return decision
 
-    async def views(self, subject_ids: Sequence[int | None]) -> list[SubjectView]:
+    async def views(
+        self,
+        subject_ids: Sequence[int | None],
+        *,
+        detached_as: Relationship = Relationship.PUBLIC,
+    ) -> list[SubjectView]:
         missing = sorted({sid for sid in subject_ids if sid is not None} - self._views.keys())
         if missing:
             users: list[User | None] = await self.loaders.user_by_id.load_many(missing)
             relationships = await self._relationships_of(missing)
             for sid, user, relationship in zip(missing, users, relationships, strict=True):
                 self._views[sid] = SubjectView(sid, self._stance(relationship, user))
-        return [self._views[sid] if sid is not None else self.detached() for sid in subject_ids]
+        detached = self.detached(detached_as)
+        return [self._views[sid] if sid is not None else detached for sid in subject_ids]
 
     async def view(self, subject_id: int | None) -> SubjectView:
         return (await self.views([subject_id]))[0]
 
-    def detached(self) -> SubjectView:
-        """The view of a subject whose link was cut by erasure (a chat sender, say)."""
-        return SubjectView(None, self._stance(Relationship.PUBLIC, None))
+    def detached(self, relationship: Relationship = Relationship.PUBLIC) -> SubjectView:
+        """The view of a subject whose link was cut by erasure (a chat sender, say).
+
+        Who the viewer was to them cannot be looked up any more; the caller knows it from
+        context (whoever may read a message shares its conversation: a PARTICIPANT).
+        """
+        return SubjectView(None, self._stance(relationship, None))
 
     def _stance(self, relationship: Relationship, user: User | None) -> Stance:
         key: StanceKey = (

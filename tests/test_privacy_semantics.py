@@ -181,3 +181,26 @@ async def test_role_without_the_purpose_gets_nothing_personal(
     assert {g["reason"] for g in body["extensions"]["privacy"]["redactions"]} == {
         "ROLE_NOT_PERMITTED"
     }
+
+
+async def test_erased_senders_messages_stay_visible_to_the_other_participants(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    rows = await fetch(
+        db,
+        "SELECT m.conversation_id, m.body, p.user_id FROM messages m "
+        "JOIN conversation_participants p ON p.conversation_id = m.conversation_id "
+        "JOIN users u ON u.id = p.user_id "
+        "WHERE m.sender_id IS NULL AND u.deletion_state = 'ACTIVE' ORDER BY m.id",
+    )
+    assert rows, "the demo data has a chat with an erased sender"
+    conversation_id, body, reader = rows[0]
+    query = (
+        "query($id: ID!) { conversation(id: $id) { messages { body senderName sender { id } } } }"
+    )
+    got = await gql(client, query, {"id": str(conversation_id)}, token=user_token(db, reader))
+    detached = [
+        m for m in got["data"]["conversation"]["messages"] if m["sender"] is None and m["body"]
+    ]
+    assert body in {m["body"] for m in detached}
+    assert {m["senderName"] for m in detached} == {"Deleted user"}

@@ -10,7 +10,7 @@ from strawberry import Private
 from strawberry.types import Info
 
 from directives.masking import Strategy
-from directives.taxonomy import Category
+from directives.taxonomy import Category, Relationship
 from gateway.db import models as m
 from resolvers import related
 from resolvers.context import Context
@@ -66,7 +66,8 @@ class Message:
     @classmethod
     async def build(cls, ctx: Context, rows: Sequence[m.Message]) -> list[Message]:
         sender_ids = [row.sender_id for row in rows]
-        views = await ctx.privacy.views(sender_ids)
+        # Only participants (and employees) can read a conversation's messages.
+        views = await ctx.privacy.views(sender_ids, detached_as=Relationship.PARTICIPANT)
         senders = await ctx.loaders.user_by_id.load_many([sid for sid in sender_ids if sid])
         names = {user.id: user.full_name for user in senders if user is not None}
         return [
