@@ -115,6 +115,7 @@ class Loaders:
     comments_by_product = cached_property(lambda self: self._by(m.Comment.product_id))
     comments_by_author = cached_property(lambda self: self._by(m.Comment.author_id))
     messages_by_conversation = cached_property(lambda self: self._by(m.Message.conversation_id))
+    conversations_by_order = cached_property(lambda self: self._by(m.Conversation.order_id))
     users_by_company = cached_property(lambda self: self._by(m.User.company_id))
     participants_by_conversation = cached_property(
         lambda self: ParticipantsByConversation(self.sessions)

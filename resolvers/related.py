@@ -79,6 +79,16 @@ async def conversation(ctx: Context, conversation_id: int | None) -> m.Conversat
     return row if v.may_see_conversation(ctx.viewer, participants) else None
 
 
+async def conversations_about(ctx: Context, order_id: int) -> list[m.Conversation]:
+    rows: list[m.Conversation] = await ctx.loaders.conversations_by_order.load(order_id)
+    participants = await ctx.loaders.participants_by_conversation.load_many([r.id for r in rows])
+    return [
+        row
+        for row, people in zip(rows, participants, strict=True)
+        if v.may_see_conversation(ctx.viewer, people)
+    ]
+
+
 async def conversations_of(ctx: Context, user_id: int) -> list[m.Conversation]:
     links: list[m.ConversationParticipant] = await ctx.loaders.conversation_ids_by_user.load(
         user_id

@@ -145,6 +145,13 @@ class Order:
         report(info, shipment)
         return shipment
 
+    @strawberry.field(description="Chats about this order the viewer takes part in.")
+    async def conversations(self, info: Info[Context, None]) -> list[ConversationT]:
+        from schema.types.chat import Conversation
+
+        rows = await related.conversations_about(info.context, self.row.id)
+        return report_list(info, await Conversation.build(info.context, rows))
+
     @strawberry.field
     async def payments(self, info: Info[Context, None]) -> list[Payment]:
         rows = await related.payments_of(info.context, self.row)
