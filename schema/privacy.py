@@ -135,8 +135,9 @@ def _plan(
         decision = scope.decide(views[field.subject], field.category, retained)
         if decision.action is Action.SHOW:
             continue
-        hidden.append((field.attr, decision.action, decision.strategy or field.strategy,
-                       field.is_link, {}))
+        hidden.append(
+            (field.attr, decision.action, decision.strategy or field.strategy, field.is_link, {})
+        )
         redactions.append((field.name, decision.action, decision.reason))
     return _Plan(tuple(hidden), tuple(redactions), scope.viewer.purpose.value)
 
@@ -252,4 +253,3 @@ def _collect(
         bucket = keys.setdefault(node.name.value, [])
         if key not in bucket:
             bucket.append(key)
-

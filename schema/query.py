@@ -14,7 +14,7 @@ from resolvers.context import Context
 from schema.privacy import report
 from schema.types.chat import Conversation
 from schema.types.commerce import Invoice, Order, Payment, Product, Shipment
-from schema.types.common import Page, PageInfo, decode_cursor, encode_cursor, parse_id
+from schema.types.common import Page, PageInfo, decode_cursor, encode_cursor, parse_id, present
 from schema.types.content import Comment, Review, Video
 from schema.types.people import Company, User, load_user
 from schema.types.privacy_tools import (
@@ -50,12 +50,9 @@ async def _one(
     build: Builder[T],
     row_id: strawberry.ID,
 ) -> T | None:
-    row = await queries.one(info.context, model, entity, parse_id(row_id))
-    if row is None:
-        return None
-    (node,) = await build(info.context, [row])
-    report(info, node)
-    return node
+    return await present(
+        info, build, await queries.one(info.context, model, entity, parse_id(row_id))
+    )
 
 
 @strawberry.type

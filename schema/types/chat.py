@@ -14,9 +14,9 @@ from directives.taxonomy import Category, Relationship
 from gateway.db import models as m
 from resolvers import related
 from resolvers.context import Context
-from schema.privacy import project, report
+from schema.privacy import project
 from schema.types.commerce import Order
-from schema.types.common import gid, personal, personal_link
+from schema.types.common import gid, personal, personal_link, present
 from schema.types.people import User, load_user, report_list
 
 
@@ -46,12 +46,9 @@ class Conversation:
 
     @strawberry.field
     async def order(self, info: Info[Context, None]) -> Order | None:
-        row = await related.order(info.context, self.row.order_id)
-        if row is None:
-            return None
-        (order,) = await Order.build(info.context, [row])
-        report(info, order)
-        return order
+        return await present(
+            info, Order.build, await related.order(info.context, self.row.order_id)
+        )
 
 
 @strawberry.type(description="One message in a conversation.")

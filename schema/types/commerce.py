@@ -16,8 +16,8 @@ from directives.taxonomy import Category, LawfulBasis
 from gateway.db import models as m
 from resolvers import related
 from resolvers.context import Context
-from schema.privacy import project, report
-from schema.types.common import gid, personal
+from schema.privacy import project
+from schema.types.common import gid, personal, present
 from schema.types.people import User, load_user, report_list
 
 if TYPE_CHECKING:
@@ -138,12 +138,9 @@ class Order:
 
     @strawberry.field
     async def shipment(self, info: Info[Context, None]) -> Shipment | None:
-        row = await related.shipment_of(info.context, self.row)
-        if row is None:
-            return None
-        (shipment,) = await Shipment.build(info.context, [row])
-        report(info, shipment)
-        return shipment
+        return await present(
+            info, Shipment.build, await related.shipment_of(info.context, self.row)
+        )
 
     @strawberry.field(description="Chats about this order the viewer takes part in.")
     async def conversations(self, info: Info[Context, None]) -> list[ConversationT]:
@@ -230,12 +227,9 @@ class Shipment:
 
     @strawberry.field
     async def order(self, info: Info[Context, None]) -> Order | None:
-        row = await related.order(info.context, self.row.order_id)
-        if row is None:
-            return None
-        (order,) = await Order.build(info.context, [row])
-        report(info, order)
-        return order
+        return await present(
+            info, Order.build, await related.order(info.context, self.row.order_id)
+        )
 
     @strawberry.field
     async def logistics_operator(self, info: Info[Context, None]) -> User | None:
@@ -284,12 +278,9 @@ class Payment:
 
     @strawberry.field
     async def order(self, info: Info[Context, None]) -> Order | None:
-        row = await related.order(info.context, self.row.order_id)
-        if row is None:
-            return None
-        (order,) = await Order.build(info.context, [row])
-        report(info, order)
-        return order
+        return await present(
+            info, Order.build, await related.order(info.context, self.row.order_id)
+        )
 
 
 @strawberry.type(description="A vendor invoice / tax document.", directives=[FINANCIAL_RECORD])
@@ -345,9 +336,6 @@ class Invoice:
 
     @strawberry.field
     async def order(self, info: Info[Context, None]) -> Order | None:
-        row = await related.order(info.context, self.row.order_id)
-        if row is None:
-            return None
-        (order,) = await Order.build(info.context, [row])
-        report(info, order)
-        return order
+        return await present(
+            info, Order.build, await related.order(info.context, self.row.order_id)
+        )

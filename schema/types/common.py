@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Awaitable, Callable, Sequence
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
 import strawberry
+from strawberry.types import Info
 
 from directives.masking import Strategy
 from directives.sdl import Personal
 from directives.taxonomy import Category
+from resolvers.context import Context
 from resolvers.errors import InputError
+from schema.privacy import report
 
 T = TypeVar("T")
 
@@ -74,6 +78,19 @@ class PageInfo:
 class Page(Generic[T]):
     nodes: list[T]
     page_info: PageInfo
+
+
+async def present(
+    info: Info[Context, None],
+    build: Callable[[Context, Sequence[Any]], Awaitable[list[T]]],
+    row: Any | None,
+) -> T | None:
+    """Build one object from a row (or None) and record what it hides under this path."""
+    if row is None:
+        return None
+    (obj,) = await build(info.context, [row])
+    report(info, obj)
+    return obj
 
 
 def encode_cursor(row_id: int) -> str:

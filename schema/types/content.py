@@ -14,9 +14,9 @@ from directives.masking import Strategy
 from directives.taxonomy import Category
 from gateway.db import models as m
 from resolvers.context import Context
-from schema.privacy import project, report
+from schema.privacy import project
 from schema.types.commerce import Product
-from schema.types.common import gid, personal, personal_link
+from schema.types.common import gid, personal, personal_link, present
 from schema.types.people import User, load_user, report_list
 
 
@@ -142,12 +142,9 @@ class Comment:
     async def video(self, info: Info[Context, None]) -> Video | None:
         if self.video_id is None:
             return None
-        row = await info.context.loaders.video_by_id.load(self.video_id)
-        if row is None:
-            return None
-        (video,) = await Video.build(info.context, [row])
-        report(info, video)
-        return video
+        return await present(
+            info, Video.build, await info.context.loaders.video_by_id.load(self.video_id)
+        )
 
     @strawberry.field
     async def product(self, info: Info[Context, None]) -> Product | None:

@@ -23,6 +23,7 @@ from schema.types.common import (
     gid,
     personal,
     personal_link,
+    present,
 )
 
 if TYPE_CHECKING:
@@ -225,19 +226,14 @@ async def load_user(info: Info[Context, None], user_id: int | None) -> User | No
     if user_id is None:
         return None
     row = await info.context.loaders.user_by_id.load(user_id)
-    if row is None or row.deletion_state == "PURGED":
+    if row is not None and row.deletion_state == "PURGED":
         return None
-    (user,) = await User.build(info.context, [row])
-    report(info, user)
-    return user
+    return await present(info, User.build, row)
 
 
 async def load_company(info: Info[Context, None], company_id: int | None) -> Company | None:
     if company_id is None:
         return None
-    row = await info.context.loaders.company_by_id.load(company_id)
-    if row is None:
-        return None
-    (company,) = await Company.build(info.context, [row])
-    report(info, company)
-    return company
+    return await present(
+        info, Company.build, await info.context.loaders.company_by_id.load(company_id)
+    )
