@@ -13,9 +13,12 @@ Two queries, three ways, one run:
             rejects), built only here and checked to answer exactly what `enforced` does.
 
 Each mode is warmed up, then the modes are interleaved over rounds (rotating which goes
-first) and the median and minimum wall time of an in-process HTTP request are reported.
-A fresh SQLite database is seeded in a temporary directory unless --database-url names an
-existing, seeded one (PostgreSQL, say). See docs/benchmarks.md for a reading of the figures.
+first; a full GC before every request) and the median and minimum wall time of an
+in-process HTTP request are reported, with this process's CPU time beside them. On a miss
+(or with --profile) it then splits enforced - off into masking, report and the rest, and
+profiles both modes with cProfile. A fresh SQLite database is seeded in a temporary
+directory unless --database-url names an existing, seeded one (PostgreSQL, say).
+See docs/benchmarks.md for the figures and a reading of them.
 
     .venv/bin/python bench/privacy_overhead.py [--repeat 7] [--viewer analyst] [--profile]
 """
@@ -24,9 +27,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import gc
 import inspect
+import os
 import pstats
 import statistics
 import sys
@@ -37,6 +42,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import httpx
 import strawberry
@@ -46,7 +52,7 @@ from strawberry.types import Info
 from directives.decision import Action, Decision
 from directives.masking import TOMBSTONE, Strategy, apply_mask
 from directives.sdl import Personal, retained
-from directives.taxonomy import Category, Purpose, Role
+from directives.taxonomy import Category, Purpose, Relationship, Role
 from gateway import migrate
 from gateway.app import create_app
 from gateway.auth import ViewerKind, issue_token
@@ -57,6 +63,7 @@ from resolvers.context import Context
 from resolvers.loaders import RowById
 from resolvers.privacy import SubjectView
 from resolvers.viewer import Viewer
+from schema import privacy as projection
 from schema.build import OBJECT_TYPES, build_schema
 from schema.types.chat import Message
 from schema.types.commerce import Invoice, Order, Payment, Shipment
@@ -157,6 +164,8 @@ SUBJECTS: dict[tuple[type, str | None], SubjectOf] = {
     (Comment, None): lambda obj, ctx: obj.author_id,
     (Message, None): lambda obj, ctx: obj.sender_id,
 }
+# Who the viewer was to a subject whose link erasure cut (None): as the builders say.
+DETACHED_AS: dict[type, Relationship] = {Message: Relationship.PARTICIPANT}
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +175,7 @@ class WrappedField:
     retained: bool
     is_link: bool
     subject_of: SubjectOf
+    detached_as: Relationship
 
 
 class PerFieldPrivacy(FieldExtension):
@@ -186,7 +196,10 @@ class PerFieldPrivacy(FieldExtension):
         subject = self.spec.subject_of(source, ctx)
         if inspect.isawaitable(subject):
             return self._later(subject, value, info)
-        view = ctx.privacy._views.get(subject) if subject is not None else ctx.privacy.detached()
+        scope = ctx.privacy
+        view = scope._views.get(subject) if subject is not None else scope.detached(
+            self.spec.detached_as
+        )
         if view is None:
             return self._later(subject, value, info)
         return self._apply(view, value, info)
@@ -198,7 +211,7 @@ class PerFieldPrivacy(FieldExtension):
         subject = self.spec.subject_of(source, ctx)
         if inspect.isawaitable(subject):
             subject = await subject
-        decision = self._decide(await ctx.privacy.view(subject), info)
+        decision = self._decide(await self._view(ctx, subject), info)
         if decision.action is Action.STRIP:
             return None
         return await next_(source, info, **kwargs)  # a masked link leads to an object that masks
@@ -206,7 +219,12 @@ class PerFieldPrivacy(FieldExtension):
     async def _later(self, subject: Any, value: Any, info: Info) -> Any:
         if inspect.isawaitable(subject):
             subject = await subject
-        return self._apply(await info.context.privacy.view(subject), value, info)
+        return self._apply(await self._view(info.context, subject), value, info)
+
+    async def _view(self, ctx: Context, subject: int | None) -> SubjectView:
+        if subject is None:
+            return ctx.privacy.detached(self.spec.detached_as)
+        return await ctx.privacy.view(subject)
 
     def _apply(self, view: SubjectView, value: Any, info: Info) -> Any:
         decision = self._decide(view, info)
@@ -223,7 +241,7 @@ class PerFieldPrivacy(FieldExtension):
 
     def _decide(self, view: SubjectView, info: Info) -> Decision:
         scope = info.context.privacy
-        decision = scope.policy.decide(
+        decision: Decision = scope.policy.decide(
             view.audience, self.spec.category, view.state, retained=self.spec.retained
         )
         if decision.action is not Action.SHOW:
@@ -260,6 +278,7 @@ def build_wrapped_schema() -> strawberry.Schema:
                             is_retained,
                             field.base_resolver is not None,
                             subject_of,
+                            DETACHED_AS.get(cls, Relationship.PUBLIC),
                         )
                     )
                     field.extensions.append(extension)
@@ -392,8 +411,16 @@ async def measure(bench: Bench, cases: list[Case], warmup: int, repeat: int) -> 
     return samples
 
 
+PRIVACY_MODULES = ("schema/privacy.py", "resolvers/privacy.py", "directives/masking.py",
+                   "directives/policy.py", "directives/report.py", "schema/extension.py")
+
+
 async def profile_enforced(bench: Bench, case: Case, runs: int = 3) -> None:
-    """Where an enforced request spends its time, next to the same request unenforced."""
+    """Where an enforced request spends its time, next to the same request unenforced.
+
+    cProfile inflates Python-heavy code, so read shares, not absolute times.
+    """
+    cumulative: dict[str, dict[str, tuple[float, int]]] = {}
     totals: dict[str, float] = {}
     for mode in ("off", "enforced"):
         profiler = cProfile.Profile()
@@ -403,22 +430,60 @@ async def profile_enforced(bench: Bench, case: Case, runs: int = 3) -> None:
         profiler.disable()
         stats = pstats.Stats(profiler)
         totals[mode] = stats.total_tt  # type: ignore[attr-defined]
-        if mode == "enforced":
-            enforced_stats = stats
-    print(f"\nprofile {case.key} ({case.label}), {runs} requests per mode under cProfile:")
-    print(f"  total profiled time  off {totals['off']:.3f}s  enforced {totals['enforced']:.3f}s")
-    print("  enforcement functions (cumulative, enforced mode):")
-    entries = enforced_stats.stats  # type: ignore[attr-defined]
-    ours = ("schema/privacy.py", "resolvers/privacy.py", "directives/masking.py",
-            "directives/policy.py", "directives/report.py", "schema/extension.py")
-    rows = [
-        (ct, nc, f"{Path(file).parent.name}/{Path(file).name}:{name}")
-        for (file, _line, name), (_cc, nc, _tt, ct, _callers) in entries.items()
-        if file.replace("\\", "/").endswith(ours)
-    ]
-    for cumulative, calls, where in sorted(rows, reverse=True)[:10]:
-        share = cumulative / totals["enforced"] * 100
-        print(f"    {cumulative * 1000:9.1f} ms {share:5.1f}%  {calls:8d} calls  {where}")
+        for (file, _line, name), entry in stats.stats.items():  # type: ignore[attr-defined]
+            if file.replace("\\", "/").endswith(PRIVACY_MODULES):
+                where = f"{Path(file).parent.name}/{Path(file).name}:{name}"
+                cumulative.setdefault(where, {})[mode] = (entry[3], entry[1])
+    print(f"\nprofile {case.key} ({case.label}): {runs} requests per mode under cProfile, "
+          f"total off {totals['off']:.2f}s, enforced {totals['enforced']:.2f}s")
+    print(f"  {'off ms':>9} {'enforced ms':>12} {'share':>6} {'calls':>8}  privacy function "
+          "(cumulative)")
+    ranked = sorted(cumulative.items(), key=lambda item: -item[1].get("enforced", (0, 0))[0])
+    for where, by_mode in ranked[:12]:
+        off_ms = by_mode.get("off", (0.0, 0))[0] * 1000
+        on_ms, calls = by_mode.get("enforced", (0.0, 0))
+        share = on_ms / totals["enforced"] * 100
+        print(f"  {off_ms:9.1f} {on_ms * 1000:12.1f} {share:5.1f}% {calls:8d}  {where}")
+
+
+async def attribute(bench: Bench, case: Case, rounds: int = 7) -> None:
+    """Split enforced - off into masking, redaction report and the rest, by re-timing the
+    enforced mode with `apply_mask` and/or report recording stubbed out in schema/privacy.py
+    (answers are then wrong; only their time is used). Median CPU time, interleaved."""
+    variants = {"off": ("off", ()), "enforced": ("enforced", ()),
+                "no mask": ("enforced", ("mask",)), "no report": ("enforced", ("report",)),
+                "neither": ("enforced", ("mask", "report"))}
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
+    for round_no in range(rounds + 1):  # the first round warms up
+        for name, (mode, stubbed) in variants.items():
+            with contextlib.ExitStack() as stubs:
+                if "mask" in stubbed:
+                    stubs.enter_context(mock.patch.object(projection, "apply_mask", _unmasked))
+                if "report" in stubbed:
+                    stubs.enter_context(mock.patch.object(projection, "_record", _unrecorded))
+                sample = await bench.timed(mode, case)
+            if round_no:
+                cpu[name].append(sample.cpu * 1000)
+    ms = {name: statistics.median(values) for name, values in cpu.items()}
+    parts = (
+        ("masking values (apply_mask)", ms["enforced"] - ms["no mask"]),
+        ("redaction report (recording + summary)", ms["enforced"] - ms["no report"]),
+        ("the rest (plans, projection loop, paths)", ms["neither"] - ms["off"]),
+    )
+    print(f"\nwhere enforced - off goes, {case.key} ({case.label}), median cpu of {rounds} rounds "
+          "(each part measured on its own, so they need not add up exactly):")
+    print(f"  {'enforced - off':<42} {ms['enforced'] - ms['off']:6.1f} ms  "
+          f"{(ms['enforced'] / ms['off'] - 1) * 100:5.1f}% of off")
+    for label, part in parts:
+        print(f"  {label:<42} {part:6.1f} ms  {part / ms['off'] * 100:5.1f}% of off")
+
+
+def _unmasked(strategy: Strategy, value: object, *, key: bytes, purpose: str) -> object:
+    return value
+
+
+def _unrecorded(*args: object) -> None:
+    return None
 
 
 def print_table(cases: list[Case], samples: Samples) -> list[str]:
@@ -472,7 +537,7 @@ async def view_fetch_ms(app: Any, viewer_key: str, ids: list[int]) -> float:
 async def run(args: argparse.Namespace, settings: Settings) -> None:
     cases = [
         Case("A", f"users x {args.list_size}", USERS_QUERY, args.list_size, "users"),
-        Case("B", f"orders x {args.orders} (+buyer/seller/shipment)", ORDERS_QUERY,
+        Case("B", f"orders x {args.orders} +buyer/seller/shipment", ORDERS_QUERY,
              args.orders, "orders"),
     ]
     apps = {
@@ -499,6 +564,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
         print(f"\nsubject-view fetch for {args.list_size} users (in all three modes): "
               f"{fetch:.1f} ms")
         if args.profile or any(v.endswith("MISS") for v in verdicts):
+            for case in cases:
+                await attribute(bench, case)
             for case in cases:
                 await profile_enforced(bench, case)
     finally:
@@ -528,7 +595,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "ANALYTICS pseudonymises names, emails and phones and strips "
                         "subjects who withdrew consent, the most masking of any role)")
     parser.add_argument("--profile", action="store_true",
-                        help="also profile the enforced mode with cProfile (automatic on a MISS)")
+                        help="also split enforced - off into masking / report / rest and "
+                        "profile the enforced mode with cProfile (automatic on a MISS)")
     args = parser.parse_args(argv)
     if min(args.repeat, args.list_size, args.orders, args.users) < 1 or args.warmup < 0:
         parser.error("sizes and --repeat must be positive, --warmup not negative")
@@ -552,7 +620,8 @@ def main(argv: list[str] | None = None) -> None:
         settings.validate()
         print(f"database: {where}")
         print(f"viewer: {args.viewer} employee, purpose {PURPOSES[args.viewer].value}")
-        print(f"python {sys.version.split()[0]}, strawberry {_version('strawberry-graphql')}")
+        print(f"python {sys.version.split()[0]}, strawberry {_version('strawberry-graphql')}, "
+              f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
         asyncio.run(run(args, settings))
 
 
