@@ -181,9 +181,9 @@ class WrappedField:
 class PerFieldPrivacy(FieldExtension):
     """Decide at resolve time, for every value: find the subject, ask the policy, mask.
 
-    Generous to the wrapper: subject views come from the request's PrivacyScope memo
-    (the builders fetch them in every mode), so it pays for the lookup, the decision, the
-    mask and the report line per field per object, and for strawberry's resolver chain.
+    Subject views come from the request's PrivacyScope memo (batched by its loaders, looked
+    up on first use), so it pays for the lookup, the decision, the mask and the report line
+    per field per object, and for strawberry's resolver chain.
     """
 
     def __init__(self, spec: WrappedField) -> None:
@@ -224,7 +224,8 @@ class PerFieldPrivacy(FieldExtension):
     async def _view(self, ctx: Context, subject: int | None) -> SubjectView:
         if subject is None:
             return ctx.privacy.detached(self.spec.detached_as)
-        return await ctx.privacy.view(subject)
+        (view,) = await ctx.privacy.lookup_views([subject])
+        return view
 
     def _apply(self, view: SubjectView, value: Any, info: Info) -> Any:
         decision = self._decide(view, info)

@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from directives.policy import DEFAULT_POLICY, Policy
+from directives.report import RedactionReport
 from gateway.auth import ANONYMOUS_CLAIMS, parse_authorization, parse_purpose, verify_token
 from gateway.db.engine import create_engine, ping, session_factory
 from gateway.errors import AuthenticationError, DatabaseUnavailable, PurposeError
@@ -70,6 +71,7 @@ class Gateway:
             pseudonym_key=self._key,
             enforce=self.enforce,
             full_report=full_report,
+            report=RedactionReport(keep_paths=full_report),
         )
         return Context(self.settings, viewer, self.sessions, loaders, privacy)
 

@@ -159,7 +159,7 @@ def report(
     scope = info.context.privacy
     if not scope.enforce or objects is None:
         return
-    items = objects if isinstance(objects, list | tuple) else None
+    items = objects if isinstance(objects, (list, tuple)) else None
     single: tuple[Redaction, ...] = () if items is not None else getattr(objects, "redactions", ())
     if not (single or (items and any(getattr(obj, "redactions", ()) for obj in items))):
         return  # nothing hidden: no paths to work out
@@ -173,8 +173,32 @@ def report(
         selection = _merge_sub(info, nodes)
     else:
         base_paths = [base]
-    record = scope.report.record
-    if items is not None:
+    report = scope.report
+    record = report.record
+    if items is None and not report.keeps_paths and nodes is None:
+        shape = tuple(-1 if isinstance(p, int) else p for p in base)
+        for name, action, reason in single:
+            for key in selection.get(name, ()):
+                report.record_many(shape, key, action, reason, 1)
+        return
+    if items is not None and not report.keeps_paths:
+        # Objects built by one plan share its redactions tuple: count them, record once.
+        alike: dict[int, list[Any]] = {}
+        for obj in items:
+            redactions = getattr(obj, "redactions", ())
+            if redactions:
+                group = alike.get(id(redactions))
+                if group is None:
+                    alike[id(redactions)] = [redactions, 1]
+                else:
+                    group[1] += 1
+        for prefix in base_paths:
+            shape = (*(-1 if isinstance(p, int) else p for p in prefix), -1)
+            for redactions, count in alike.values():
+                for name, action, reason in redactions:
+                    for key in selection.get(name, ()):
+                        report.record_many(shape, key, action, reason, count)
+    elif items is not None:
         for prefix in base_paths:
             for index, obj in enumerate(items):
                 redactions = getattr(obj, "redactions", ())

@@ -56,7 +56,7 @@ class User:
 
     @classmethod
     async def build(cls, ctx: Context, rows: Sequence[m.User]) -> list[User]:
-        views = await ctx.privacy.views([row.id for row in rows])
+        views = await ctx.privacy.views_of_users(rows)  # their state is in these rows
         return [
             project(
                 ctx,
@@ -225,10 +225,16 @@ def report_list(info: Info[Context, None], objects: list[T]) -> list[T]:
 async def load_user(info: Info[Context, None], user_id: int | None) -> User | None:
     if user_id is None:
         return None
-    row = await info.context.loaders.user_by_id.load(user_id)
-    if row is not None and row.deletion_state == "PURGED":
-        return None
-    return await present(info, User.build, row)
+    built = info.context.built
+    user: User | None = built.get((User, user_id))
+    if user is None:
+        row = await info.context.loaders.user_by_id.load(user_id)
+        if row is None or row.deletion_state == "PURGED":
+            return None
+        (user,) = await User.build(info.context, [row])
+        built[(User, user_id)] = user
+    report(info, user)
+    return user
 
 
 async def load_company(info: Info[Context, None], company_id: int | None) -> Company | None:
