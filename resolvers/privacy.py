@@ -34,11 +34,12 @@ class Stance:
     state: SubjectState
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class SubjectView:
-    """How one request's viewer stands towards one data subject."""
+    """How one request's viewer stands towards a data subject. Subjects the viewer stands
+    towards alike share one view (interned per request), so a page of 5,000 people costs
+    a dictionary lookup each, not an object each."""
 
-    subject_id: int | None
     stance: Stance
 
     @property
@@ -60,7 +61,7 @@ class PrivacyScope:
     full_report: bool = False
     report: RedactionReport = field(default_factory=RedactionReport)
     _views: dict[int, SubjectView] = field(default_factory=dict)
-    _stances: dict[StanceKey, Stance] = field(default_factory=dict)
+    _stances: dict[StanceKey, SubjectView] = field(default_factory=dict)
     _decisions: dict[DecisionKey, Decision] = field(default_factory=dict)
     _relationships: RelationshipBySubject | None = None
     # Selected sub-fields per field AST node (ids are stable: the document lives as long as
@@ -96,7 +97,7 @@ class PrivacyScope:
         if fresh:
             relationships = await self._relationships_of([user.id for user in fresh])
             for user, relationship in zip(fresh, relationships, strict=True):
-                known[user.id] = SubjectView(user.id, self._stance(relationship, user))
+                known[user.id] = self._stance(relationship, user)
         return [known[user.id] for user in users]
 
     async def lookup_views(
@@ -114,7 +115,7 @@ class PrivacyScope:
             users: list[User | None] = await self.loaders.user_by_id.load_many(missing)
             relationships = await self._relationships_of(missing)
             for sid, user, relationship in zip(missing, users, relationships, strict=True):
-                self._views[sid] = SubjectView(sid, self._stance(relationship, user))
+                self._views[sid] = self._stance(relationship, user)
         detached = self.detached(detached_as)
         return [self._views[sid] if sid is not None else detached for sid in subject_ids]
 
@@ -127,18 +128,19 @@ class PrivacyScope:
         Who the viewer was to them cannot be looked up any more; the caller knows it from
         context (whoever may read a message shares its conversation: a PARTICIPANT).
         """
-        return SubjectView(None, self._stance(relationship, None))
+        return self._stance(relationship, None)
 
-    def _stance(self, relationship: Relationship, user: User | None) -> Stance:
+    def _stance(self, relationship: Relationship, user: User | None) -> SubjectView:
         key: StanceKey = (
             (relationship, user.deletion_state, user.analytics_consent)
             if user is not None
             else (relationship, None, None)
         )
-        stance = self._stances.get(key)
-        if stance is None:
-            stance = self._stances[key] = Stance(self._audience(relationship), _state(user))
-        return stance
+        view = self._stances.get(key)
+        if view is None:
+            stance = Stance(self._audience(relationship), _state(user))
+            view = self._stances[key] = SubjectView(stance)
+        return view
 
     def _audience(self, relationship: Relationship) -> Audience:
         if self.viewer.is_employee:
@@ -167,5 +169,5 @@ def _state(user: User | None) -> SubjectState:
 
 # Handed out when enforcement is off (benchmark baseline only); projection never reads it.
 _UNENFORCED = SubjectView(
-    None, Stance(Audience(Relationship.PUBLIC, None, Purpose.FULFILLMENT), ERASED_STATE)
+    Stance(Audience(Relationship.PUBLIC, None, Purpose.FULFILLMENT), ERASED_STATE)
 )
