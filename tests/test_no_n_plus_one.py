@@ -52,5 +52,8 @@ async def test_statement_count_does_not_grow_with_rows(
         assert len(body["data"]["orders"]["nodes"]) == first
         counts[first] = len(statements)
     print(f"\nSQL statements for 10 orders: {counts[10]}, for 100 orders: {counts[100]}")
-    assert counts[10] == counts[100], counts
-    assert counts[100] < 30
+    # One statement per loader batch and tree level, whatever the row count. Batches of the
+    # user loader from neighbouring levels sometimes coalesce (when their awaits resume in
+    # the same tick), which saves a statement: so "equal, give or take that one".
+    assert abs(counts[100] - counts[10]) <= 1, counts
+    assert counts[100] <= 16, counts
