@@ -197,8 +197,10 @@ class PerFieldPrivacy(FieldExtension):
         if inspect.isawaitable(subject):
             return self._later(subject, value, info)
         scope = ctx.privacy
-        view = scope._views.get(subject) if subject is not None else scope.detached(
-            self.spec.detached_as
+        view = (
+            scope._views.get(subject)
+            if subject is not None
+            else scope.detached(self.spec.detached_as)
         )
         if view is None:
             return self._later(subject, value, info)
@@ -318,7 +320,10 @@ class Bench:
     headers: dict[str, str]
 
     async def post(
-        self, mode: str, query: str, variables: dict[str, Any] | None = None,
+        self,
+        mode: str,
+        query: str,
+        variables: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         return await self.clients[mode].post(
@@ -412,8 +417,14 @@ async def measure(bench: Bench, cases: list[Case], warmup: int, repeat: int) -> 
     return samples
 
 
-PRIVACY_MODULES = ("schema/privacy.py", "resolvers/privacy.py", "directives/masking.py",
-                   "directives/policy.py", "directives/report.py", "schema/extension.py")
+PRIVACY_MODULES = (
+    "schema/privacy.py",
+    "resolvers/privacy.py",
+    "directives/masking.py",
+    "directives/policy.py",
+    "directives/report.py",
+    "schema/extension.py",
+)
 
 
 async def profile_enforced(bench: Bench, case: Case, runs: int = 3) -> None:
@@ -435,10 +446,14 @@ async def profile_enforced(bench: Bench, case: Case, runs: int = 3) -> None:
             if file.replace("\\", "/").endswith(PRIVACY_MODULES):
                 where = f"{Path(file).parent.name}/{Path(file).name}:{name}"
                 cumulative.setdefault(where, {})[mode] = (entry[3], entry[1])
-    print(f"\nprofile {case.key} ({case.label}): {runs} requests per mode under cProfile, "
-          f"total off {totals['off']:.2f}s, enforced {totals['enforced']:.2f}s")
-    print(f"  {'off ms':>9} {'enforced ms':>12} {'share':>6} {'calls':>8}  privacy function "
-          "(cumulative)")
+    print(
+        f"\nprofile {case.key} ({case.label}): {runs} requests per mode under cProfile, "
+        f"total off {totals['off']:.2f}s, enforced {totals['enforced']:.2f}s"
+    )
+    print(
+        f"  {'off ms':>9} {'enforced ms':>12} {'share':>6} {'calls':>8}  privacy function "
+        "(cumulative)"
+    )
     ranked = sorted(cumulative.items(), key=lambda item: -item[1].get("enforced", (0, 0))[0])
     for where, by_mode in ranked[:12]:
         off_ms = by_mode.get("off", (0.0, 0))[0] * 1000
@@ -451,9 +466,13 @@ async def attribute(bench: Bench, case: Case, rounds: int = 7) -> None:
     """Split enforced - off into masking, redaction report and the rest, by re-timing the
     enforced mode with `apply_mask` and/or report recording stubbed out in schema/privacy.py
     (answers are then wrong; only their time is used). Median CPU time, interleaved."""
-    variants = {"off": ("off", ()), "enforced": ("enforced", ()),
-                "no mask": ("enforced", ("mask",)), "no report": ("enforced", ("report",)),
-                "neither": ("enforced", ("mask", "report"))}
+    variants = {
+        "off": ("off", ()),
+        "enforced": ("enforced", ()),
+        "no mask": ("enforced", ("mask",)),
+        "no report": ("enforced", ("report",)),
+        "neither": ("enforced", ("mask", "report")),
+    }
     cpu: dict[str, list[float]] = {name: [] for name in variants}
     for round_no in range(rounds + 1):  # the first round warms up
         for name, (mode, stubbed) in variants.items():
@@ -471,10 +490,14 @@ async def attribute(bench: Bench, case: Case, rounds: int = 7) -> None:
         ("redaction report (recording + summary)", ms["enforced"] - ms["no report"]),
         ("the rest (plans, projection loop, paths)", ms["neither"] - ms["off"]),
     )
-    print(f"\nwhere enforced - off goes, {case.key} ({case.label}), median cpu of {rounds} rounds "
-          "(each part measured on its own, so they need not add up exactly):")
-    print(f"  {'enforced - off':<42} {ms['enforced'] - ms['off']:6.1f} ms  "
-          f"{(ms['enforced'] / ms['off'] - 1) * 100:5.1f}% of off")
+    print(
+        f"\nwhere enforced - off goes, {case.key} ({case.label}), median cpu of {rounds} rounds "
+        "(each part measured on its own, so they need not add up exactly):"
+    )
+    print(
+        f"  {'enforced - off':<42} {ms['enforced'] - ms['off']:6.1f} ms  "
+        f"{(ms['enforced'] / ms['off'] - 1) * 100:5.1f}% of off"
+    )
     for label, part in parts:
         print(f"  {label:<42} {part:6.1f} ms  {part / ms['off'] * 100:5.1f}% of off")
 
@@ -494,8 +517,9 @@ def print_table(cases: list[Case], samples: Samples) -> list[str]:
     low = {k: min(v) for k, v in wall.items()}
     cpu_med = {k: statistics.median(v) for k, v in cpu.items()}
     columns = "{:<40} {:<9} {:>9} {:>8} {:>6} {:>6} {:>8} {:>6}"
-    header = columns.format("query", "mode", "median ms", "min ms", "x off", "x off", "cpu ms",
-                            "x off")
+    header = columns.format(
+        "query", "mode", "median ms", "min ms", "x off", "x off", "cpu ms", "x off"
+    )
     print("\n" + header)
     print(columns.format("", "", "wall", "wall", "median", "min", "median", "cpu"))
     print("-" * len(header))
@@ -504,11 +528,18 @@ def print_table(cases: list[Case], samples: Samples) -> list[str]:
         off = (case.key, "off")
         for i, mode in enumerate(MODES):
             k = (case.key, mode)
-            print(columns.format(
-                f"{case.key}  {case.label}" if i == 0 else "", mode,
-                f"{med[k]:.1f}", f"{low[k]:.1f}", f"{med[k] / med[off]:.3f}",
-                f"{low[k] / low[off]:.3f}", f"{cpu_med[k]:.1f}", f"{cpu_med[k] / cpu_med[off]:.3f}",
-            ))
+            print(
+                columns.format(
+                    f"{case.key}  {case.label}" if i == 0 else "",
+                    mode,
+                    f"{med[k]:.1f}",
+                    f"{low[k]:.1f}",
+                    f"{med[k] / med[off]:.3f}",
+                    f"{low[k] / low[off]:.3f}",
+                    f"{cpu_med[k]:.1f}",
+                    f"{cpu_med[k] / cpu_med[off]:.3f}",
+                )
+            )
         enforced = (case.key, "enforced")
         ratio = med[enforced] / med[off]
         target = TARGETS[case.key]
@@ -526,8 +557,9 @@ def print_table(cases: list[Case], samples: Samples) -> list[str]:
 async def view_fetch_ms(app: Any, viewer_key: str, ids: list[int]) -> float:
     """Time the subject-view fetch for `ids`: every mode pays it, since builders ask for views."""
     employee_id, role = DEMO_EMPLOYEES[viewer_key]
-    viewer = Viewer(ViewerKind.EMPLOYEE, PURPOSES[viewer_key], employee_id=employee_id,
-                    role=Role(role))
+    viewer = Viewer(
+        ViewerKind.EMPLOYEE, PURPOSES[viewer_key], employee_id=employee_id, role=Role(role)
+    )
     ctx = app.state.gateway.context(viewer)
     gc.collect()
     start = time.perf_counter()
@@ -538,8 +570,13 @@ async def view_fetch_ms(app: Any, viewer_key: str, ids: list[int]) -> float:
 async def run(args: argparse.Namespace, settings: Settings) -> None:
     cases = [
         Case("A", f"users x {args.list_size}", USERS_QUERY, args.list_size, "users"),
-        Case("B", f"orders x {args.orders} +buyer/seller/shipment", ORDERS_QUERY,
-             args.orders, "orders"),
+        Case(
+            "B",
+            f"orders x {args.orders} +buyer/seller/shipment",
+            ORDERS_QUERY,
+            args.orders,
+            "orders",
+        ),
     ]
     apps = {
         "off": create_app(settings, enforce_privacy=False),
@@ -557,13 +594,16 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
         print(f"wrapper == enforced (data and full redaction report) for: {', '.join(checked)}")
         for case in cases:
             await check_case(bench, case)
-        print(f"measuring: {args.warmup} warm-up + {args.repeat} interleaved rounds per mode",
-              file=sys.stderr)
+        print(
+            f"measuring: {args.warmup} warm-up + {args.repeat} interleaved rounds per mode",
+            file=sys.stderr,
+        )
         samples = await measure(bench, cases, args.warmup, args.repeat)
         verdicts = print_table(cases, samples)
         fetch = await view_fetch_ms(apps["off"], args.viewer, list(range(1, args.list_size + 1)))
-        print(f"\nsubject-view fetch for {args.list_size} users (in all three modes): "
-              f"{fetch:.1f} ms")
+        print(
+            f"\nsubject-view fetch for {args.list_size} users (in all three modes): {fetch:.1f} ms"
+        )
         if args.profile or any(v.endswith("MISS") for v in verdicts):
             for case in cases:
                 await attribute(bench, case)
@@ -582,22 +622,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Measure privacy enforcement overhead: projection (enforced) vs none (off) "
         "vs a per-field resolver wrapper, on a large list query and a nested query.",
     )
-    parser.add_argument("--database-url", help="an existing, migrated and seeded database "
-                        "(e.g. postgresql+asyncpg://...); default: seed a fresh SQLite file")
-    parser.add_argument("--users", type=int, default=6000,
-                        help="users to seed into the fresh SQLite database (default 6000)")
+    parser.add_argument(
+        "--database-url",
+        help="an existing, migrated and seeded database "
+        "(e.g. postgresql+asyncpg://...); default: seed a fresh SQLite file",
+    )
+    parser.add_argument(
+        "--users",
+        type=int,
+        default=6000,
+        help="users to seed into the fresh SQLite database (default 6000)",
+    )
     parser.add_argument("--seed", type=int, default=7, help="seed of the generated data (7)")
     parser.add_argument("--list-size", type=int, default=5000, help="query A page size (5000)")
     parser.add_argument("--orders", type=int, default=1000, help="query B page size (1000)")
     parser.add_argument("--repeat", type=int, default=7, help="interleaved rounds (7)")
     parser.add_argument("--warmup", type=int, default=2, help="warm-up requests per mode (2)")
-    parser.add_argument("--viewer", choices=sorted(PURPOSES), default="analyst",
-                        help="staff viewer; each uses its role's purpose (default analyst: "
-                        "ANALYTICS pseudonymises names, emails and phones and strips "
-                        "subjects who withdrew consent, the most masking of any role)")
-    parser.add_argument("--profile", action="store_true",
-                        help="also split enforced - off into masking / report / rest and "
-                        "profile the enforced mode with cProfile (automatic on a MISS)")
+    parser.add_argument(
+        "--viewer",
+        choices=sorted(PURPOSES),
+        default="analyst",
+        help="staff viewer; each uses its role's purpose (default analyst: "
+        "ANALYTICS pseudonymises names, emails and phones and strips "
+        "subjects who withdrew consent, the most masking of any role)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also split enforced - off into masking / report / rest and "
+        "profile the enforced mode with cProfile (automatic on a MISS)",
+    )
     args = parser.parse_args(argv)
     if min(args.repeat, args.list_size, args.orders, args.users) < 1 or args.warmup < 0:
         parser.error("sizes and --repeat must be positive, --warmup not negative")
@@ -612,8 +666,9 @@ def main(argv: list[str] | None = None) -> None:
             settings = Settings(database_url=args.database_url, max_page_size=page)
             where = settings.database_url.split("@")[-1]
         else:
-            settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp}/bench.db",
-                                max_page_size=page)
+            settings = Settings(
+                database_url=f"sqlite+aiosqlite:///{tmp}/bench.db", max_page_size=page
+            )
             start = time.perf_counter()
             migrate.upgrade(settings)
             asyncio.run(seed_database(settings, users=args.users, seed=args.seed, progress=False))
@@ -621,8 +676,10 @@ def main(argv: list[str] | None = None) -> None:
         settings.validate()
         print(f"database: {where}")
         print(f"viewer: {args.viewer} employee, purpose {PURPOSES[args.viewer].value}")
-        print(f"python {sys.version.split()[0]}, strawberry {_version('strawberry-graphql')}, "
-              f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
+        print(
+            f"python {sys.version.split()[0]}, strawberry {_version('strawberry-graphql')}, "
+            f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start"
+        )
         asyncio.run(run(args, settings))
 
 

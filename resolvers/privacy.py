@@ -167,6 +167,7 @@ def _state(user: User | None) -> SubjectState:
         DeletionState(user.deletion_state), analytics_consent=user.analytics_consent
     )
 
+
 # Handed out when enforcement is off (benchmark baseline only); projection never reads it.
 _UNENFORCED = SubjectView(
     Stance(Audience(Relationship.PUBLIC, None, Purpose.FULFILLMENT), ERASED_STATE)

@@ -46,12 +46,15 @@ def _env(**overrides: str) -> dict[str, str]:
     return env
 
 
-def cli(
-    *args: str, cwd: Path, timeout: float = 60, **env: str
-) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, cwd: Path, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*COMMAND, *args], cwd=cwd, env=_env(**env), capture_output=True, text=True,
-        timeout=timeout, check=False,
+        [*COMMAND, *args],
+        cwd=cwd,
+        env=_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -158,9 +161,12 @@ def test_catalog_json_lists_the_user_email(tmp_path: Path) -> None:
 
 def _dump(path: Path) -> dict[str, list[tuple[object, ...]]]:
     with sqlite3.connect(path) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
-        )]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            )
+        ]
         return {t: conn.execute(f'SELECT * FROM "{t}" ORDER BY rowid').fetchall() for t in tables}
 
 
@@ -168,8 +174,16 @@ def test_seed_is_deterministic(tmp_path: Path) -> None:
     dumps = {}
     for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):
         path = tmp_path / f"{name}.db"
-        result = cli("seed", "--users", "30", "--seed", seed, "--quiet", cwd=tmp_path,
-                     GATEWAY_DATABASE_URL=f"sqlite+aiosqlite:///{path}")
+        result = cli(
+            "seed",
+            "--users",
+            "30",
+            "--seed",
+            seed,
+            "--quiet",
+            cwd=tmp_path,
+            GATEWAY_DATABASE_URL=f"sqlite+aiosqlite:///{path}",
+        )
         assert result.returncode == 0, result.stderr
         assert result.stdout == ""
         dumps[name] = _dump(path)
@@ -194,9 +208,20 @@ def demo(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     log = tmp_path / "stderr.txt"
     with log.open("w") as stderr:
         process = subprocess.Popen(
-            [*COMMAND, "demo", "--db", str(tmp_path / "demo.db"), "--port", str(port),
-             "--users", "30"],
-            cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=stderr,
+            [
+                *COMMAND,
+                "demo",
+                "--db",
+                str(tmp_path / "demo.db"),
+                "--port",
+                str(port),
+                "--users",
+                "30",
+            ],
+            cwd=tmp_path,
+            env=_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
         )
     try:
         deadline = time.monotonic() + 60
@@ -239,8 +264,10 @@ def test_demo_serves_what_its_banner_promises(demo: tuple[int, Path], tmp_path: 
     assert example, banner
     body = json.loads(example.group(1))
     response = httpx.post(
-        f"http://127.0.0.1:{port}/graphql", json=body,
-        headers={"Authorization": f"Bearer {tokens['buyer']}"}, timeout=30,
+        f"http://127.0.0.1:{port}/graphql",
+        json=body,
+        headers={"Authorization": f"Bearer {tokens['buyer']}"},
+        timeout=30,
     )
     assert response.status_code == 200, response.text
     result = response.json()

@@ -243,8 +243,7 @@ async def test_pending_subjects_have_an_open_deletion_request(world: AsyncEngine
 async def test_erased_subjects_are_anonymized_and_their_records_held(world: AsyncEngine) -> None:
     erased = await rows(
         world,
-        "SELECT id, full_name, email, phone, erased_at FROM users "
-        "WHERE deletion_state = 'ERASED'",
+        "SELECT id, full_name, email, phone, erased_at FROM users WHERE deletion_state = 'ERASED'",
     )
     assert DEMO_USERS["buyer_erased"] in {r[0] for r in erased}
     for subject, name, email, phone, erased_at in erased:
@@ -268,8 +267,12 @@ async def test_erased_subjects_are_anonymized_and_their_records_held(world: Asyn
             )
         )
         assert records and held == records
-        for table, column in (("reviews", "author_id"), ("videos", "author_id"),
-                              ("comments", "author_id"), ("messages", "sender_id")):
+        for table, column in (
+            ("reviews", "author_id"),
+            ("videos", "author_id"),
+            ("comments", "author_id"),
+            ("messages", "sender_id"),
+        ):
             sql = f"SELECT count(*) FROM {table} WHERE {column} = :s"
             assert await scalar(world, sql, s=subject) == 0, table
         status = await scalar(
@@ -306,7 +309,9 @@ async def test_demo_buyer_seller_and_logistics_share_open_and_delivered_orders(
         world,
         "SELECT o.status, s.status FROM orders o JOIN shipments s ON s.order_id = o.id "
         "WHERE o.buyer_id = :b AND o.seller_id = :s AND s.logistics_id = :l",
-        b=DEMO_USERS["buyer"], s=DEMO_USERS["seller"], l=DEMO_USERS["logistics"],
+        b=DEMO_USERS["buyer"],
+        s=DEMO_USERS["seller"],
+        l=DEMO_USERS["logistics"],
     )
     assert any(o in ("PLACED", "PAID", "SHIPPED") and s != "DELIVERED" for o, s in shared)
     assert ("DELIVERED", "DELIVERED") in shared
@@ -314,7 +319,8 @@ async def test_demo_buyer_seller_and_logistics_share_open_and_delivered_orders(
         world,
         "SELECT count(*) FROM conversation_participants a JOIN conversation_participants b "
         "ON a.conversation_id = b.conversation_id WHERE a.user_id = :b AND b.user_id = :s",
-        b=DEMO_USERS["buyer"], s=DEMO_USERS["seller"],
+        b=DEMO_USERS["buyer"],
+        s=DEMO_USERS["seller"],
     )
     assert chats >= 1
 
@@ -331,7 +337,8 @@ async def test_demo_accounts_have_their_fixed_kinds_and_states(world: AsyncEngin
     }
     for key, (kind, state, analytics) in expected.items():
         found = await rows(
-            world, "SELECT kind, deletion_state, analytics_consent FROM users WHERE id = :id",
+            world,
+            "SELECT kind, deletion_state, analytics_consent FROM users WHERE id = :id",
             id=DEMO_USERS[key],
         )
         assert found == [(kind, state, analytics)], key
@@ -340,8 +347,10 @@ async def test_demo_accounts_have_their_fixed_kinds_and_states(world: AsyncEngin
 async def test_seller_meets_the_pending_and_erased_buyers(world: AsyncEngine) -> None:
     for key in ("buyer_withdrawn", "buyer_erasure_pending", "buyer_erased"):
         count = await scalar(
-            world, "SELECT count(*) FROM orders WHERE buyer_id = :b AND seller_id = :s",
-            b=DEMO_USERS[key], s=DEMO_USERS["seller"],
+            world,
+            "SELECT count(*) FROM orders WHERE buyer_id = :b AND seller_id = :s",
+            b=DEMO_USERS[key],
+            s=DEMO_USERS["seller"],
         )
         assert count >= 1, key
 
@@ -350,14 +359,17 @@ async def test_other_buyer_shares_nothing_with_the_demo_seller(world: AsyncEngin
     other, seller = DEMO_USERS["other_buyer"], DEMO_USERS["seller"]
     assert await scalar(world, "SELECT count(*) FROM orders WHERE buyer_id = :o", o=other) >= 1
     shared_orders = await scalar(
-        world, "SELECT count(*) FROM orders WHERE buyer_id = :o AND seller_id = :s",
-        o=other, s=seller,
+        world,
+        "SELECT count(*) FROM orders WHERE buyer_id = :o AND seller_id = :s",
+        o=other,
+        s=seller,
     )
     shared_chats = await scalar(
         world,
         "SELECT count(*) FROM conversation_participants a JOIN conversation_participants b "
         "ON a.conversation_id = b.conversation_id WHERE a.user_id = :o AND b.user_id = :s",
-        o=other, s=seller,
+        o=other,
+        s=seller,
     )
     assert (shared_orders, shared_chats) == (0, 0)
 

@@ -33,7 +33,10 @@ PLACED, PAID, SHIPPED, DELIVERED, CANCELLED = "PLACED", "PAID", "SHIPPED", "DELI
 _STATUSES = (PLACED, PAID, SHIPPED, DELIVERED, CANCELLED)
 _STATUS_WEIGHTS = (8, 8, 12, 60, 12)
 _SHIPMENT_STATUS = {
-    PLACED: "PENDING", PAID: "PENDING", SHIPPED: "IN_TRANSIT", DELIVERED: "DELIVERED"
+    PLACED: "PENDING",
+    PAID: "PENDING",
+    SHIPPED: "IN_TRANSIT",
+    DELIVERED: "DELIVERED",
 }
 _IN_PROGRESS = (PLACED, PAID, SHIPPED)
 # Orders still in progress were placed in the last two weeks before the data ends.
@@ -42,8 +45,16 @@ HOLD_YEARS = 5
 GROUP = 1000  # buyers per round of inserts: about 3,000 orders and 6,000 items
 # Child tables after their parents, so every chunk satisfies the foreign keys.
 ORDER_TABLES = (
-    "orders", "order_items", "shipments", "payments", "invoices", "reviews",
-    "conversations", "conversation_participants", "messages", "legal_holds",
+    "orders",
+    "order_items",
+    "shipments",
+    "payments",
+    "invoices",
+    "reviews",
+    "conversations",
+    "conversation_participants",
+    "messages",
+    "legal_holds",
 )
 
 
@@ -83,11 +94,18 @@ def build_catalogue(
             price = price_cents(rng, base, currency)
             product = Product(len(rows) + 1, seller.id, title, price, currency)
             by_seller.setdefault(seller.id, []).append(product)
-            rows.append({
-                "id": product.id, "seller_id": seller.id, "title": title,
-                "description": description, "price_cents": product.price_cents,
-                "currency": currency, "rating_avg": None, "rating_count": 0,
-            })
+            rows.append(
+                {
+                    "id": product.id,
+                    "seller_id": seller.id,
+                    "title": title,
+                    "description": description,
+                    "price_cents": product.price_cents,
+                    "currency": currency,
+                    "rating_avg": None,
+                    "rating_count": 0,
+                }
+            )
     return by_seller, rows
 
 
@@ -135,10 +153,19 @@ class Commerce:
         fixed: list[OrderPlan] = []
         if buyer.id == DEMO_USERS["buyer"]:
             fixed = [
-                OrderPlan(seller, DELIVERED, BASE + 30 * day, paid=True, logistics=logistics,
-                          chat=True, courier_in_chat=True, review_every_item=True),
-                OrderPlan(seller, SHIPPED, BASE + 160 * day, paid=True, logistics=logistics,
-                          chat=True),
+                OrderPlan(
+                    seller,
+                    DELIVERED,
+                    BASE + 30 * day,
+                    paid=True,
+                    logistics=logistics,
+                    chat=True,
+                    courier_in_chat=True,
+                    review_every_item=True,
+                ),
+                OrderPlan(
+                    seller, SHIPPED, BASE + 160 * day, paid=True, logistics=logistics, chat=True
+                ),
             ]
         elif buyer.id == DEMO_USERS["buyer_withdrawn"]:
             fixed = [
@@ -146,8 +173,9 @@ class Commerce:
             ]
         elif buyer.id == DEMO_USERS["buyer_erasure_pending"]:
             fixed = [
-                OrderPlan(seller, DELIVERED, BASE + 60 * day, paid=True, chat=True,
-                          review_every_item=True),
+                OrderPlan(
+                    seller, DELIVERED, BASE + 60 * day, paid=True, chat=True, review_every_item=True
+                ),
                 OrderPlan(seller, PAID, BASE + 158 * day, paid=True),
             ]
         elif buyer.id == DEMO_USERS["buyer_erased"]:
@@ -200,16 +228,28 @@ class Commerce:
         for product in items:
             quantity = rng.choices((1, 2, 3), (75, 18, 7))[0]
             total += quantity * product.price_cents
-            rows["order_items"].append({
-                "id": self._next("order_items"), "order_id": order_id, "product_id": product.id,
-                "quantity": quantity, "unit_price_cents": product.price_cents,
-            })
+            rows["order_items"].append(
+                {
+                    "id": self._next("order_items"),
+                    "order_id": order_id,
+                    "product_id": product.id,
+                    "quantity": quantity,
+                    "unit_price_cents": product.price_cents,
+                }
+            )
         currency = items[0].currency
-        rows["orders"].append({
-            "id": order_id, "buyer_id": buyer.id, "seller_id": seller.id, "status": plan.status,
-            "total_cents": total, "currency": currency, "placed_at": plan.placed_at,
-            "shipping_address": buyer.place.text,
-        })
+        rows["orders"].append(
+            {
+                "id": order_id,
+                "buyer_id": buyer.id,
+                "seller_id": seller.id,
+                "status": plan.status,
+                "total_cents": total,
+                "currency": currency,
+                "placed_at": plan.placed_at,
+                "shipping_address": buyer.place.text,
+            }
+        )
         delivered_at = plan.placed_at + timedelta(seconds=rng.randrange(2 * 86400, 10 * 86400))
         tracking = f"CT{order_id:09d}{buyer.locale.country}"
         logistics = plan.logistics
@@ -224,37 +264,56 @@ class Commerce:
                 DELIVERED: delivered_at,
             }[plan.status]
             keep = not buyer.erased  # the recipient's copy of the profile goes with it
-            rows["shipments"].append({
-                "id": self._next("shipments"), "order_id": order_id, "logistics_id": logistics.id,
-                "recipient_name": buyer.full_name if keep else None,
-                "recipient_phone": buyer.phone if keep else None,
-                "recipient_address": buyer.place.text if keep else None,
-                "status": _SHIPMENT_STATUS[plan.status], "tracking_code": tracking,
-                "updated_at": updated,
-            })
+            rows["shipments"].append(
+                {
+                    "id": self._next("shipments"),
+                    "order_id": order_id,
+                    "logistics_id": logistics.id,
+                    "recipient_name": buyer.full_name if keep else None,
+                    "recipient_phone": buyer.phone if keep else None,
+                    "recipient_address": buyer.place.text if keep else None,
+                    "status": _SHIPMENT_STATUS[plan.status],
+                    "tracking_code": tracking,
+                    "updated_at": updated,
+                }
+            )
         held: list[tuple[str, int]] = [("ORDER", order_id)]
         if plan.paid:
             method = rng.choices(("CARD", "WALLET", "TRANSFER"), (70, 20, 10))[0]
             payment_id = self._next("payments")
             held.append(("PAYMENT", payment_id))
-            rows["payments"].append({
-                "id": payment_id, "order_id": order_id, "payer_id": buyer.id,
-                "amount_cents": total, "currency": currency, "method": method,
-                "card_last4": f"{rng.randrange(10000):04d}" if method == "CARD" else None,
-                "status": "REFUNDED" if plan.status == CANCELLED else "CAPTURED",
-                "created_at": plan.placed_at + timedelta(minutes=rng.randint(1, 30)),
-            })
+            rows["payments"].append(
+                {
+                    "id": payment_id,
+                    "order_id": order_id,
+                    "payer_id": buyer.id,
+                    "amount_cents": total,
+                    "currency": currency,
+                    "method": method,
+                    "card_last4": f"{rng.randrange(10000):04d}" if method == "CARD" else None,
+                    "status": "REFUNDED" if plan.status == CANCELLED else "CAPTURED",
+                    "created_at": plan.placed_at + timedelta(minutes=rng.randint(1, 30)),
+                }
+            )
         if plan.status == DELIVERED:
             invoice_id = self._next("invoices")
             held.append(("INVOICE", invoice_id))
             # A tax document keeps the buyer's name and address, erased or not (legal hold).
-            rows["invoices"].append({
-                "id": invoice_id, "order_id": order_id, "seller_id": seller.id,
-                "buyer_id": buyer.id, "number": f"INV-{delivered_at.year}-{invoice_id:07d}",
-                "billing_name": buyer.full_name, "billing_address": buyer.place.text,
-                "tax_id": seller.tax_id, "total_cents": total, "currency": currency,
-                "issued_at": delivered_at,
-            })
+            rows["invoices"].append(
+                {
+                    "id": invoice_id,
+                    "order_id": order_id,
+                    "seller_id": seller.id,
+                    "buyer_id": buyer.id,
+                    "number": f"INV-{delivered_at.year}-{invoice_id:07d}",
+                    "billing_name": buyer.full_name,
+                    "billing_address": buyer.place.text,
+                    "tax_id": seller.tax_id,
+                    "total_cents": total,
+                    "currency": currency,
+                    "issued_at": delivered_at,
+                }
+            )
             if not buyer.erased:
                 self._reviews(buyer, items, delivered_at, plan.review_every_item, reviewed)
         if plan.chat:
@@ -262,13 +321,17 @@ class Commerce:
         if buyer.erased:
             assert buyer.erased_at is not None
             for record_type, record_id in held:
-                rows["legal_holds"].append({
-                    "id": self._next("legal_holds"), "subject_id": buyer.id,
-                    "record_type": record_type, "record_id": record_id,
-                    "basis": "LEGAL_OBLIGATION",
-                    "held_until": plus_years(buyer.erased_at, HOLD_YEARS),
-                    "created_at": buyer.erased_at,
-                })
+                rows["legal_holds"].append(
+                    {
+                        "id": self._next("legal_holds"),
+                        "subject_id": buyer.id,
+                        "record_type": record_type,
+                        "record_id": record_id,
+                        "basis": "LEGAL_OBLIGATION",
+                        "held_until": plus_years(buyer.erased_at, HOLD_YEARS),
+                        "created_at": buyer.erased_at,
+                    }
+                )
 
     def _reviews(
         self,
@@ -284,11 +347,17 @@ class Commerce:
                 continue
             reviewed.add(product.id)
             rating = rng.choices((1, 2, 3, 4, 5), (5, 5, 10, 30, 50))[0]
-            self.rows["reviews"].append({
-                "id": self._next("reviews"), "product_id": product.id, "author_id": buyer.id,
-                "rating": rating, "text": review_text(rng, buyer.language, rating),
-                "created_at": delivered_at + timedelta(seconds=rng.randrange(86400, 20 * 86400)),
-            })
+            self.rows["reviews"].append(
+                {
+                    "id": self._next("reviews"),
+                    "product_id": product.id,
+                    "author_id": buyer.id,
+                    "rating": rating,
+                    "text": review_text(rng, buyer.language, rating),
+                    "created_at": delivered_at
+                    + timedelta(seconds=rng.randrange(86400, 20 * 86400)),
+                }
+            )
 
     # -- conversations -----------------------------------------------------------------------
 
@@ -298,8 +367,10 @@ class Commerce:
         rng = self.rng
         language = _shared_language(buyer, plan.seller)
         script = rng.choice(ORDER_CHATS[language])
-        lines = [(buyer if i % 2 == 0 else plan.seller, text.format(tracking=tracking))
-                 for i, text in enumerate(script[: rng.randint(2, len(script))])]
+        lines = [
+            (buyer if i % 2 == 0 else plan.seller, text.format(tracking=tracking))
+            for i, text in enumerate(script[: rng.randint(2, len(script))])
+        ]
         members = [buyer, plan.seller]
         if plan.courier_in_chat and courier is not None:
             members.append(courier)
@@ -317,8 +388,10 @@ class Commerce:
         product = rng.choice(self.catalogue[seller.id])
         language = _shared_language(buyer, seller)
         script = PRESALE_CHATS[language][: rng.choice((2, 4))]
-        lines = [(buyer if i % 2 == 0 else seller, text.format(p=product.title))
-                 for i, text in enumerate(script)]
+        lines = [
+            (buyer if i % 2 == 0 else seller, text.format(p=product.title))
+            for i, text in enumerate(script)
+        ]
         topic = TOPICS[language][1].format(p=product.title)
         started = at(rng, days_after(buyer.created_at) + 0.1, ORDER_END_DAY)
         self._conversation(topic, None, started, [buyer, seller], lines)
@@ -341,12 +414,16 @@ class Commerce:
         )
         sent_at = started
         for sender, body in lines:
-            rows["messages"].append({
-                "id": self._next("messages"), "conversation_id": conversation_id,
-                # An erased sender is detached; the body stays for the other participants.
-                "sender_id": None if sender.erased else sender.id,
-                "body": body, "sent_at": sent_at,
-            })
+            rows["messages"].append(
+                {
+                    "id": self._next("messages"),
+                    "conversation_id": conversation_id,
+                    # An erased sender is detached; the body stays for the other participants.
+                    "sender_id": None if sender.erased else sender.id,
+                    "body": body,
+                    "sent_at": sent_at,
+                }
+            )
             sent_at += timedelta(seconds=rng.randrange(60, 6 * 3600))
 
 

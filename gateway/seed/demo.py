@@ -24,7 +24,11 @@ DEMO_PROFILES: tuple[DemoProfile, ...] = (
     DemoProfile("seller", "SELLER", "DE", "Lukas Becker", "lukas.becker"),
     DemoProfile("logistics", "LOGISTICS", "PL", "Piotr Nowak", "piotr.nowak"),
     DemoProfile(
-        "buyer_withdrawn", "BUYER", "RU", "Ольга Кузнецова", "olga.kuznetsova",
+        "buyer_withdrawn",
+        "BUYER",
+        "RU",
+        "Ольга Кузнецова",
+        "olga.kuznetsova",
         analytics_withdrawn=True,
     ),
     DemoProfile(

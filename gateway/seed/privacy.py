@@ -85,14 +85,17 @@ def _requests(rng: Random, person: Person) -> Iterator[Row]:
         received = person.erasure_requested_at
         done = person.state == ERASED
         yield {
-            "subject_id": person.id, "kind": "DELETION",
+            "subject_id": person.id,
+            "kind": "DELETION",
             "status": "COMPLETED" if done else "RECEIVED",
-            "received_at": received, "due_at": received + timedelta(days=DELETION_DAYS),
+            "received_at": received,
+            "due_at": received + timedelta(days=DELETION_DAYS),
             "completed_at": person.erased_at,
             "outcome": (
                 "Profile anonymized; reviews, videos and comments deleted; orders, payments "
                 "and invoices kept under legal hold (LEGAL_OBLIGATION) for 5 years"
-                if done else None
+                if done
+                else None
             ),
             "details": _DETAILS["DELETION"],
         }
@@ -101,9 +104,13 @@ def _requests(rng: Random, person: Person) -> Iterator[Row]:
         done_at = person.analytics_withdrawn_at
         received = done_at - timedelta(seconds=rng.randrange(3600, 48 * 3600))
         yield {
-            "subject_id": person.id, "kind": "CONSENT_WITHDRAWAL", "status": "COMPLETED",
-            "received_at": received, "due_at": received + timedelta(days=DELETION_DAYS),
-            "completed_at": done_at, "outcome": "ANALYTICS consent withdrawn in the ledger",
+            "subject_id": person.id,
+            "kind": "CONSENT_WITHDRAWAL",
+            "status": "COMPLETED",
+            "received_at": received,
+            "due_at": received + timedelta(days=DELETION_DAYS),
+            "completed_at": done_at,
+            "outcome": "ANALYTICS consent withdrawn in the ledger",
             "details": _DETAILS["CONSENT_WITHDRAWAL"],
         }
     if person.state == ERASED:
@@ -115,8 +122,11 @@ def _requests(rng: Random, person: Person) -> Iterator[Row]:
         received = at(rng, days_after(person.created_at) + 1, PENDING_REQUEST_DAYS[1])
         completed = received + timedelta(seconds=rng.randrange(3600, 3 * 86400))
         yield {
-            "subject_id": person.id, "kind": kind, "status": status,
-            "received_at": received, "due_at": received + timedelta(days=DELETION_DAYS),
+            "subject_id": person.id,
+            "kind": kind,
+            "status": status,
+            "received_at": received,
+            "due_at": received + timedelta(days=DELETION_DAYS),
             "completed_at": completed if status == "COMPLETED" else None,
             "outcome": "Answered by e-mail" if status == "COMPLETED" else None,
             "details": _DETAILS[kind],
@@ -125,16 +135,34 @@ def _requests(rng: Random, person: Person) -> Iterator[Row]:
 
 # (day after BASE, title, severity, status, description, authorities, sent)
 _INCIDENTS = (
-    (95, "Credential stuffing against buyer logins", "HIGH", "CLOSED",
-     "Automated log-in attempts with leaked passwords; some accounts accessed before the "
-     "rate limit tripped. Passwords reset, affected buyers told.",
-     ("EU", "KZ", "RU", "CN"), True),
-    (140, "Staff laptop lost (disk encrypted)", "LOW", "CLOSED",
-     "A support laptop was lost in transit; full-disk encryption, no notification needed.",
-     (), True),
-    (198, "Shipping labels exposed by a courier integration", "MEDIUM", "INVESTIGATING",
-     "A misconfigured courier API returned recipient names and addresses of other parcels.",
-     ("EU", "RU"), False),
+    (
+        95,
+        "Credential stuffing against buyer logins",
+        "HIGH",
+        "CLOSED",
+        "Automated log-in attempts with leaked passwords; some accounts accessed before the "
+        "rate limit tripped. Passwords reset, affected buyers told.",
+        ("EU", "KZ", "RU", "CN"),
+        True,
+    ),
+    (
+        140,
+        "Staff laptop lost (disk encrypted)",
+        "LOW",
+        "CLOSED",
+        "A support laptop was lost in transit; full-disk encryption, no notification needed.",
+        (),
+        True,
+    ),
+    (
+        198,
+        "Shipping labels exposed by a courier integration",
+        "MEDIUM",
+        "INVESTIGATING",
+        "A misconfigured courier API returned recipient names and addresses of other parcels.",
+        ("EU", "RU"),
+        False,
+    ),
 )
 
 
@@ -144,17 +172,24 @@ def incident_rows(rng: Random, population: Population) -> tuple[list[Row], list[
     notifications: list[Row] = []
     demo = set(DEMO_USERS.values())
     affected_pool = [  # subjects must be told where the law says so: EU and CN
-        p for p in population.buyers
+        p
+        for p in population.buyers
         if p.state == "ACTIVE" and p.jurisdiction in ("EU", "CN") and p.id not in demo
     ]
     for incident_id, (day, title, severity, status, text, authorities, sent) in enumerate(
         _INCIDENTS, start=1
     ):
         detected = BASE + timedelta(days=day, hours=9, minutes=30)
-        incidents.append({
-            "id": incident_id, "detected_at": detected, "title": title, "severity": severity,
-            "description": text, "status": status,
-        })
+        incidents.append(
+            {
+                "id": incident_id,
+                "detected_at": detected,
+                "title": title,
+                "severity": severity,
+                "description": text,
+                "status": status,
+            }
+        )
         recipients: list[tuple[str, str, Person | None]] = [
             ("AUTHORITY", j, None) for j in authorities
         ]
@@ -166,10 +201,15 @@ def incident_rows(rng: Random, population: Population) -> tuple[list[Row], list[
         for kind, jurisdiction, subject in recipients:
             hours = _AUTHORITY_HOURS[jurisdiction] if subject is None else _SUBJECT_HOURS
             due = detected + timedelta(hours=hours)
-            notifications.append({
-                "id": len(notifications) + 1, "incident_id": incident_id,
-                "recipient_kind": kind, "jurisdiction": jurisdiction,
-                "subject_id": subject.id if subject else None, "due_at": due,
-                "sent_at": detected + timedelta(hours=hours // 2) if sent else None,
-            })
+            notifications.append(
+                {
+                    "id": len(notifications) + 1,
+                    "incident_id": incident_id,
+                    "recipient_kind": kind,
+                    "jurisdiction": jurisdiction,
+                    "subject_id": subject.id if subject else None,
+                    "due_at": due,
+                    "sent_at": detected + timedelta(hours=hours // 2) if sent else None,
+                }
+            )
     return incidents, notifications

@@ -54,109 +54,196 @@ LOCALES: dict[str, Locale] = {
     loc.country: loc
     for loc in (
         Locale(
-            "DE", "EU", "en",
+            "DE",
+            "EU",
+            "en",
             _pairs("Lukas:lukas Jonas:jonas Felix:felix Paul:paul Leon:leon Maximilian:maximilian"),
             _pairs("Anna:anna Lena:lena Laura:laura Mia:mia Sophie:sophie Hannah:hannah"),
-            _pairs("Schmidt:schmidt Müller:mueller Becker:becker Fischer:fischer Wagner:wagner"
-                   " Hoffmann:hoffmann Schäfer:schaefer Koch:koch"),
-            (("Berlin", "10###"), ("München", "80###"), ("Hamburg", "20###"), ("Köln", "50###"),
-             ("Frankfurt am Main", "60###")),
+            _pairs(
+                "Schmidt:schmidt Müller:mueller Becker:becker Fischer:fischer Wagner:wagner"
+                " Hoffmann:hoffmann Schäfer:schaefer Koch:koch"
+            ),
+            (
+                ("Berlin", "10###"),
+                ("München", "80###"),
+                ("Hamburg", "20###"),
+                ("Köln", "50###"),
+                ("Frankfurt am Main", "60###"),
+            ),
             _words("Hauptstraße|Bahnhofstraße|Gartenweg|Schillerstraße|Lindenallee"),
-            "{street} {no}", "{line1}, {postal} {city}, Deutschland",
+            "{street} {no}",
+            "{line1}, {postal} {city}, Deutschland",
             ("+49 151 ########", "+49 160 #######", "+49 176 ########"),
-            ("{surname} {word} GmbH",), _EU_WORDS, "DE#########",
+            ("{surname} {word} GmbH",),
+            _EU_WORDS,
+            "DE#########",
         ),
         Locale(
-            "FR", "EU", "en",
+            "FR",
+            "EU",
+            "en",
             _pairs("Louis:louis Hugo:hugo Jules:jules Lucas:lucas Arthur:arthur"),
             _pairs("Marie:marie Camille:camille Chloé:chloe Léa:lea Manon:manon"),
-            _pairs("Dubois:dubois Martin:martin Bernard:bernard Lefèvre:lefevre Moreau:moreau"
-                   " Laurent:laurent"),
+            _pairs(
+                "Dubois:dubois Martin:martin Bernard:bernard Lefèvre:lefevre Moreau:moreau"
+                " Laurent:laurent"
+            ),
             (("Paris", "750##"), ("Lyon", "6900#"), ("Marseille", "130##"), ("Toulouse", "310##")),
             _words("rue de la Paix|avenue Victor Hugo|rue Nationale|boulevard Voltaire"),
-            "{no} {street}", "{line1}, {postal} {city}, France",
+            "{no} {street}",
+            "{line1}, {postal} {city}, France",
             ("+33 6 ## ## ## ##", "+33 7 ## ## ## ##"),
-            ("{surname} {word} SARL",), _EU_WORDS, "FR###########",
+            ("{surname} {word} SARL",),
+            _EU_WORDS,
+            "FR###########",
         ),
         Locale(
-            "ES", "EU", "en",
+            "ES",
+            "EU",
+            "en",
             _pairs("Javier:javier Carlos:carlos Pablo:pablo Diego:diego Álvaro:alvaro"),
             _pairs("Lucía:lucia Carmen:carmen Sofía:sofia Elena:elena Paula:paula"),
-            _pairs("García:garcia Fernández:fernandez López:lopez Martínez:martinez"
-                   " Sánchez:sanchez Romero:romero"),
-            (("Madrid", "280##"), ("Barcelona", "080##"), ("Valencia", "460##"),
-             ("Sevilla", "410##")),
+            _pairs(
+                "García:garcia Fernández:fernandez López:lopez Martínez:martinez"
+                " Sánchez:sanchez Romero:romero"
+            ),
+            (
+                ("Madrid", "280##"),
+                ("Barcelona", "080##"),
+                ("Valencia", "460##"),
+                ("Sevilla", "410##"),
+            ),
             _words("Calle Mayor|Calle de Alcalá|Avenida de la Constitución|Calle Real"),
-            "{street} {no}", "{line1}, {postal} {city}, España",
+            "{street} {no}",
+            "{line1}, {postal} {city}, España",
             ("+34 6## ### ###",),
-            ("{word} {surname} S.L.",), _EU_WORDS, "ESB########",
+            ("{word} {surname} S.L.",),
+            _EU_WORDS,
+            "ESB########",
         ),
         Locale(
-            "IT", "EU", "en",
+            "IT",
+            "EU",
+            "en",
             _pairs("Marco:marco Luca:luca Giuseppe:giuseppe Matteo:matteo Andrea:andrea"),
             _pairs("Giulia:giulia Francesca:francesca Chiara:chiara Sara:sara Martina:martina"),
-            _pairs("Rossi:rossi Russo:russo Ferrari:ferrari Esposito:esposito Bianchi:bianchi"
-                   " Romano:romano"),
+            _pairs(
+                "Rossi:rossi Russo:russo Ferrari:ferrari Esposito:esposito Bianchi:bianchi"
+                " Romano:romano"
+            ),
             (("Roma", "001##"), ("Milano", "201##"), ("Napoli", "801##"), ("Torino", "101##")),
             _words("Via Roma|Via Garibaldi|Corso Italia|Via Dante|Piazza Verdi"),
-            "{street} {no}", "{line1}, {postal} {city}, Italia",
+            "{street} {no}",
+            "{line1}, {postal} {city}, Italia",
             ("+39 3## ### ####",),
-            ("{surname} {word} S.r.l.",), _EU_WORDS, "IT###########",
+            ("{surname} {word} S.r.l.",),
+            _EU_WORDS,
+            "IT###########",
         ),
         Locale(
-            "PL", "EU", "en",
+            "PL",
+            "EU",
+            "en",
             _pairs("Piotr:piotr Jan:jan Tomasz:tomasz Krzysztof:krzysztof Michał:michal"),
             _pairs("Agnieszka:agnieszka Katarzyna:katarzyna Magdalena:magdalena Zofia:zofia"),
-            _pairs("Nowak:nowak Kowalski:kowalski Wiśniewski:wisniewski Wójcik:wojcik"
-                   " Kamiński:kaminski Lewandowski:lewandowski"),
-            (("Warszawa", "00-###"), ("Kraków", "30-###"), ("Gdańsk", "80-###"),
-             ("Wrocław", "50-###")),
+            _pairs(
+                "Nowak:nowak Kowalski:kowalski Wiśniewski:wisniewski Wójcik:wojcik"
+                " Kamiński:kaminski Lewandowski:lewandowski"
+            ),
+            (
+                ("Warszawa", "00-###"),
+                ("Kraków", "30-###"),
+                ("Gdańsk", "80-###"),
+                ("Wrocław", "50-###"),
+            ),
             _words("ul. Marszałkowska|ul. Długa|ul. Polna|ul. Kwiatowa|al. Jana Pawła II"),
-            "{street} {no}/{flat}", "{line1}, {postal} {city}, Polska",
+            "{street} {no}/{flat}",
+            "{line1}, {postal} {city}, Polska",
             ("+48 5## ### ###", "+48 6## ### ###"),
-            ("{surname} {word} Sp. z o.o.",), _EU_WORDS, "PL##########",
+            ("{surname} {word} Sp. z o.o.",),
+            _EU_WORDS,
+            "PL##########",
         ),
         Locale(
-            "RU", "RU", "ru",
-            _pairs("Иван:ivan Дмитрий:dmitry Алексей:alexey Сергей:sergey Михаил:mikhail"
-                   " Павел:pavel Андрей:andrey"),
-            _pairs("Ольга:olga Мария:maria Анна:anna Екатерина:ekaterina Наталья:natalya"
-                   " Татьяна:tatyana Елена:elena"),
-            _pairs("Кузнецов:kuznetsov Петров:petrov Волков:volkov Смирнов:smirnov"
-                   " Соколов:sokolov Попов:popov Лебедев:lebedev Морозов:morozov"),
-            (("Москва", "1#####"), ("Санкт-Петербург", "19####"), ("Казань", "420###"),
-             ("Новосибирск", "630###"), ("Екатеринбург", "620###")),
+            "RU",
+            "RU",
+            "ru",
+            _pairs(
+                "Иван:ivan Дмитрий:dmitry Алексей:alexey Сергей:sergey Михаил:mikhail"
+                " Павел:pavel Андрей:andrey"
+            ),
+            _pairs(
+                "Ольга:olga Мария:maria Анна:anna Екатерина:ekaterina Наталья:natalya"
+                " Татьяна:tatyana Елена:elena"
+            ),
+            _pairs(
+                "Кузнецов:kuznetsov Петров:petrov Волков:volkov Смирнов:smirnov"
+                " Соколов:sokolov Попов:popov Лебедев:lebedev Морозов:morozov"
+            ),
+            (
+                ("Москва", "1#####"),
+                ("Санкт-Петербург", "19####"),
+                ("Казань", "420###"),
+                ("Новосибирск", "630###"),
+                ("Екатеринбург", "620###"),
+            ),
             _RU_STREETS,
-            "{street}, д. {no}, кв. {flat}", "{postal}, Россия, г. {city}, {line1}",
+            "{street}, д. {no}, кв. {flat}",
+            "{postal}, Россия, г. {city}, {line1}",
             ("+7 9## ###-##-##",),
-            ("ООО «{word}»", "ИП {surname} {initial}."), _RU_WORDS, "77########",
+            ("ООО «{word}»", "ИП {surname} {initial}."),
+            _RU_WORDS,
+            "77########",
         ),
         Locale(
-            "KZ", "KZ", "ru",
-            _pairs("Ержан:erzhan Нурлан:nurlan Асхат:askhat Данияр:daniyar Марат:marat"
-                   " Арман:arman"),
-            _pairs("Айгерим:aigerim Динара:dinara Айгуль:aigul Жанар:zhanar Мадина:madina"
-                   " Сауле:saule"),
-            _pairs("Сапаров:saparov Нурланов:nurlanov Ахметов:akhmetov Жанибеков:zhanibekov"
-                   " Касымов:kasymov Омаров:omarov Серикбаев:serikbaev"),
-            (("Алматы", "050###"), ("Астана", "010###"), ("Шымкент", "160###"),
-             ("Караганда", "100###")),
+            "KZ",
+            "KZ",
+            "ru",
+            _pairs(
+                "Ержан:erzhan Нурлан:nurlan Асхат:askhat Данияр:daniyar Марат:marat Арман:arman"
+            ),
+            _pairs(
+                "Айгерим:aigerim Динара:dinara Айгуль:aigul Жанар:zhanar Мадина:madina Сауле:saule"
+            ),
+            _pairs(
+                "Сапаров:saparov Нурланов:nurlanov Ахметов:akhmetov Жанибеков:zhanibekov"
+                " Касымов:kasymov Омаров:omarov Серикбаев:serikbaev"
+            ),
+            (
+                ("Алматы", "050###"),
+                ("Астана", "010###"),
+                ("Шымкент", "160###"),
+                ("Караганда", "100###"),
+            ),
             _KZ_STREETS,
-            "{street}, д. {no}, кв. {flat}", "{postal}, Казахстан, г. {city}, {line1}",
+            "{street}, д. {no}, кв. {flat}",
+            "{postal}, Казахстан, г. {city}, {line1}",
             ("+7 701 ### ## ##", "+7 705 ### ## ##", "+7 747 ### ## ##", "+7 777 ### ## ##"),
-            ("ТОО «{word}»", "ИП {surname} {initial}."), _KZ_WORDS, "############",
+            ("ТОО «{word}»", "ИП {surname} {initial}."),
+            _KZ_WORDS,
+            "############",
         ),
         Locale(
-            "CN", "CN", "zh",
+            "CN",
+            "CN",
+            "zh",
             _pairs("伟:wei 强:qiang 磊:lei 军:jun 洋:yang 勇:yong 杰:jie"),
             _pairs("芳:fang 娜:na 敏:min 静:jing 丽:li 婷:ting 秀英:xiuying"),
             _pairs("王:wang 李:li 张:zhang 刘:liu 陈:chen 杨:yang 黄:huang 赵:zhao"),
-            (("北京市朝阳区", "1000##"), ("上海市浦东新区", "2001##"), ("广州市天河区", "5106##"),
-             ("深圳市南山区", "5180##"), ("杭州市西湖区", "3100##")),
+            (
+                ("北京市朝阳区", "1000##"),
+                ("上海市浦东新区", "2001##"),
+                ("广州市天河区", "5106##"),
+                ("深圳市南山区", "5180##"),
+                ("杭州市西湖区", "3100##"),
+            ),
             _words("建国路|人民路|中山路|解放路|长江路"),
-            "{street}{no}号{flat}室", "{postal} 中国{city}{line1}",
+            "{street}{no}号{flat}室",
+            "{postal} 中国{city}{line1}",
             ("+86 13# #### ####", "+86 15# #### ####", "+86 18# #### ####"),
-            ("{city}{word}贸易有限公司",), _CN_WORDS, "91######MA########",
+            ("{city}{word}贸易有限公司",),
+            _CN_WORDS,
+            "91######MA########",
         ),
     )
 }
@@ -262,14 +349,20 @@ def product_text(rng: Random, language: str, city: str) -> tuple[str, str, int]:
 
 REVIEWS: dict[str, dict[str, tuple[str, ...]]] = {
     "en": {
-        "good": ("Exactly as described, fast delivery.", "Great quality for the price.",
-                 "Would buy again from this seller."),
+        "good": (
+            "Exactly as described, fast delivery.",
+            "Great quality for the price.",
+            "Would buy again from this seller.",
+        ),
         "mid": ("Fine, but the packaging was damaged.", "Does the job, nothing special."),
         "bad": ("Broke after a week.", "Not as pictured, returning it."),
     },
     "ru": {
-        "good": ("Всё как в описании, доставка быстрая.", "Отличное качество за свои деньги.",
-                 "Продавцу спасибо, закажу ещё."),
+        "good": (
+            "Всё как в описании, доставка быстрая.",
+            "Отличное качество за свои деньги.",
+            "Продавцу спасибо, закажу ещё.",
+        ),
         "mid": ("Нормально, но упаковка помята.", "Свою задачу выполняет, не более."),
         "bad": ("Сломалось через неделю.", "Не соответствует фото, оформил возврат."),
     },
@@ -287,12 +380,27 @@ def review_text(rng: Random, language: str, rating: int) -> str:
 
 
 COMMENTS: dict[str, tuple[str, ...]] = {
-    "en": ("Looks great!", "Where can I get the blue one?", "Does it come with a warranty?",
-           "Mine arrived yesterday, very happy.", "How long did shipping take?"),
-    "ru": ("Выглядит отлично!", "А синий цвет есть?", "Гарантия есть?",
-           "Мне вчера пришёл, доволен.", "Сколько шла доставка?"),
-    "zh": ("看起来很棒！", "蓝色的还有货吗？", "有保修吗？", "我的昨天到了，很满意。",
-           "快递多久到的？"),
+    "en": (
+        "Looks great!",
+        "Where can I get the blue one?",
+        "Does it come with a warranty?",
+        "Mine arrived yesterday, very happy.",
+        "How long did shipping take?",
+    ),
+    "ru": (
+        "Выглядит отлично!",
+        "А синий цвет есть?",
+        "Гарантия есть?",
+        "Мне вчера пришёл, доволен.",
+        "Сколько шла доставка?",
+    ),
+    "zh": (
+        "看起来很棒！",
+        "蓝色的还有货吗？",
+        "有保修吗？",
+        "我的昨天到了，很满意。",
+        "快递多久到的？",
+    ),
 }
 
 CAPTIONS: dict[str, tuple[str, ...]] = {
@@ -304,24 +412,52 @@ CAPTIONS: dict[str, tuple[str, ...]] = {
 # Order chats as alternating lines, buyer first; a conversation takes a prefix of one.
 ORDER_CHATS: dict[str, tuple[tuple[str, ...], ...]] = {
     "en": (
-        ("Hi! When will my order ship?", "Hello, it leaves our warehouse tomorrow morning.",
-         "Great, thank you!", "You're welcome. The tracking code is {tracking}.",
-         "Could you pack it as a gift?", "Sure, at no extra charge."),
-        ("Can I change the delivery address?", "Yes, send me the new address here.",
-         "Please deliver to my office instead.", "Done, the courier has been informed."),
+        (
+            "Hi! When will my order ship?",
+            "Hello, it leaves our warehouse tomorrow morning.",
+            "Great, thank you!",
+            "You're welcome. The tracking code is {tracking}.",
+            "Could you pack it as a gift?",
+            "Sure, at no extra charge.",
+        ),
+        (
+            "Can I change the delivery address?",
+            "Yes, send me the new address here.",
+            "Please deliver to my office instead.",
+            "Done, the courier has been informed.",
+        ),
     ),
     "ru": (
-        ("Здравствуйте! Когда отправите заказ?", "Добрый день, завтра утром передадим в доставку.",
-         "Отлично, спасибо!", "Пожалуйста. Трек-номер: {tracking}.",
-         "Можно упаковать как подарок?", "Конечно, бесплатно."),
-        ("Можно поменять адрес доставки?", "Да, напишите новый адрес здесь.",
-         "Доставьте, пожалуйста, на работу.", "Готово, курьер предупреждён."),
+        (
+            "Здравствуйте! Когда отправите заказ?",
+            "Добрый день, завтра утром передадим в доставку.",
+            "Отлично, спасибо!",
+            "Пожалуйста. Трек-номер: {tracking}.",
+            "Можно упаковать как подарок?",
+            "Конечно, бесплатно.",
+        ),
+        (
+            "Можно поменять адрес доставки?",
+            "Да, напишите новый адрес здесь.",
+            "Доставьте, пожалуйста, на работу.",
+            "Готово, курьер предупреждён.",
+        ),
     ),
     "zh": (
-        ("你好！订单什么时候发货？", "您好，明天上午发出。", "好的，谢谢！",
-         "不客气，快递单号：{tracking}。", "可以帮忙包装成礼物吗？", "可以，免费的。"),
-        ("可以修改收货地址吗？", "可以，请在这里发新地址。", "请送到我公司。",
-         "已改好，快递员已通知。"),
+        (
+            "你好！订单什么时候发货？",
+            "您好，明天上午发出。",
+            "好的，谢谢！",
+            "不客气，快递单号：{tracking}。",
+            "可以帮忙包装成礼物吗？",
+            "可以，免费的。",
+        ),
+        (
+            "可以修改收货地址吗？",
+            "可以，请在这里发新地址。",
+            "请送到我公司。",
+            "已改好，快递员已通知。",
+        ),
     ),
 }
 COURIER_LINES: dict[str, str] = {
@@ -330,12 +466,24 @@ COURIER_LINES: dict[str, str] = {
     "zh": "我是快递员：10点到14点之间送达，请保持电话畅通。",
 }
 PRESALE_CHATS: dict[str, tuple[str, ...]] = {
-    "en": ("Hello, is the {p} still in stock?", "Yes, we have plenty.",
-           "Do you ship to my country?", "We ship everywhere the platform delivers."),
-    "ru": ("Здравствуйте, {p} есть в наличии?", "Да, в наличии.",
-           "Доставляете в мой город?", "Доставляем во все города, куда возит платформа."),
-    "zh": ("你好，{p}还有货吗？", "有的，库存充足。", "能寄到我这里吗？",
-           "平台能送到的地方都可以寄。"),
+    "en": (
+        "Hello, is the {p} still in stock?",
+        "Yes, we have plenty.",
+        "Do you ship to my country?",
+        "We ship everywhere the platform delivers.",
+    ),
+    "ru": (
+        "Здравствуйте, {p} есть в наличии?",
+        "Да, в наличии.",
+        "Доставляете в мой город?",
+        "Доставляем во все города, куда возит платформа.",
+    ),
+    "zh": (
+        "你好，{p}还有货吗？",
+        "有的，库存充足。",
+        "能寄到我这里吗？",
+        "平台能送到的地方都可以寄。",
+    ),
 }
 TOPICS: dict[str, tuple[str, str]] = {  # (order chat, pre-sale question)
     "en": ("Order #{order}", "Question about {p}"),

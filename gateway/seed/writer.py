@@ -79,8 +79,12 @@ async def seed_database(
         async with session_factory(engine)() as session, session.begin():
             await _refuse_non_empty(session)
             with tqdm(
-                total=users * _ROWS_PER_USER, unit="rows", unit_scale=True, file=sys.stderr,
-                disable=not progress, desc="seed",
+                total=users * _ROWS_PER_USER,
+                unit="rows",
+                unit_scale=True,
+                file=sys.stderr,
+                disable=not progress,
+                desc="seed",
             ) as bar:
                 counts = await _insert(session, generate(users, seed), bar)
                 bar.set_description("links")

@@ -303,8 +303,10 @@ class Invoice:
 
     @classmethod
     async def build(cls, ctx: Context, rows: Sequence[m.Invoice]) -> list[Invoice]:
-        buyers = await ctx.privacy.views([row.buyer_id for row in rows])
-        sellers = await ctx.privacy.views([row.seller_id for row in rows])
+        both = await ctx.privacy.views(
+            [row.buyer_id for row in rows] + [row.seller_id for row in rows]
+        )
+        buyers, sellers = both[: len(rows)], both[len(rows) :]
         return [
             project(
                 ctx,

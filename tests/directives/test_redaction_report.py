@@ -1,4 +1,3 @@
-
 from directives.decision import Action, Reason
 from directives.report import Redaction, RedactionGroup, RedactionReport, format_path
 
