@@ -205,7 +205,7 @@ def _stricter(by_state: Decision | None, base: Decision) -> Decision:
 
 
 DEFAULT_POLICY = Policy(
-    version="2026-11-25.1",
+    version="2026-11-25.2",  # .2: address masks keep each field's own strategy
     relationship_rules=rules.RELATIONSHIP_RULES,
     role_rules=rules.ROLE_RULES,
     pending_overlays=rules.PENDING_OVERLAYS,
