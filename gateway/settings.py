@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.errors import ConfigurationError
@@ -33,7 +33,6 @@ class Settings:
     max_page_size: int = 100
     graphiql: bool = True
     log_level: str = "INFO"
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -57,9 +56,6 @@ class Settings:
         )
         settings.validate()
         return settings
-
-    def with_database(self, url: str) -> Settings:
-        return replace(self, database_url=url)
 
     @property
     def is_sqlite(self) -> bool:

@@ -119,9 +119,6 @@ class PrivacyScope:
         detached = self.detached(detached_as)
         return [self._views[sid] if sid is not None else detached for sid in subject_ids]
 
-    async def view(self, subject_id: int | None) -> SubjectView:
-        return (await self.views([subject_id]))[0]
-
     def detached(self, relationship: Relationship = Relationship.PUBLIC) -> SubjectView:
         """The view of a subject whose link was cut by erasure (a chat sender, say).
 

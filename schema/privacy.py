@@ -19,7 +19,7 @@ from strawberry.types import Info
 from directives.decision import Action, Reason
 from directives.masking import TOMBSTONE, Strategy, apply_mask
 from directives.report import Path
-from directives.sdl import Personal
+from directives.sdl import personal_fields as sdl_personal_fields
 from directives.taxonomy import Category
 from resolvers.context import Context
 from resolvers.privacy import PrivacyScope, SubjectView
@@ -45,26 +45,26 @@ class SchemaPrivacyError(Exception):
 
 @cache
 def personal_fields(cls: type) -> tuple[PersonalField, ...]:
-    """The `@personal` fields of a strawberry type, read from its directives once."""
-    from strawberry.schema.name_converter import NameConverter
+    """The `@personal` fields of a strawberry type, read from its directives once.
 
-    names = NameConverter()
-    found = []
-    for field in cls.__strawberry_definition__.fields:  # type: ignore[attr-defined]
-        for directive in field.directives:
-            if isinstance(directive, Personal):
-                is_link = field.base_resolver is not None
-                found.append(
-                    PersonalField(
-                        attr=f"{field.python_name}_id" if is_link else field.python_name,
-                        name=names.get_graphql_name(field),
-                        category=directive.category,
-                        subject=directive.subject,
-                        strategy=directive.strategy,
-                        is_link=is_link,
-                    )
-                )
-    return tuple(found)
+    A field with a resolver is a link to a person; its value lives in `<name>_id`.
+    """
+    links = {
+        field.python_name
+        for field in cls.__strawberry_definition__.fields  # type: ignore[attr-defined]
+        if field.base_resolver is not None
+    }
+    return tuple(
+        PersonalField(
+            attr=f"{python_name}_id" if python_name in links else python_name,
+            name=graphql_name,
+            category=directive.category,
+            subject=directive.subject,
+            strategy=directive.strategy,
+            is_link=python_name in links,
+        )
+        for python_name, graphql_name, directive in sdl_personal_fields(cls)
+    )
 
 
 def project(
