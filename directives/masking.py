@@ -14,9 +14,9 @@ case-folded) before hashing so "Jane@X.com" and "jane@x.com" count as one.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import date, datetime
 from enum import StrEnum
 from functools import lru_cache
@@ -87,8 +87,16 @@ def mask_phone(value: str) -> str:
         keep_head = 0
     # Everything but separators becomes "*", then the kept digits are put back: a few
     # C-level passes instead of a Python step per character (this runs per row).
-    out = list(_NOT_SEPARATOR.sub("*", text))
-    if text[0] == "+":
+    starred = _NOT_SEPARATOR.sub("*", text)
+    plus = text[0] == "+"
+    head_in_place = not keep_head or text[1 : 1 + keep_head].isdigit()
+    if head_in_place and (not keep_tail or text[-keep_tail:].isdigit()):
+        # The usual shape: the kept digits right after "+" and at the very end.
+        end = len(text) - keep_tail
+        head = "+" + text[1 : 1 + keep_head] if plus else ""
+        return head + starred[len(head) : end] + text[end:]
+    out = list(starred)
+    if plus:
         out[0] = "+"
     restored = 0
     for index, ch in enumerate(text):
@@ -134,18 +142,87 @@ def mask_partial(value: str) -> str:
 
 def pseudonym(value: str, *, key: bytes, purpose: str) -> str:
     """Keyed HMAC-SHA256: stable per (key, purpose, value), unlinkable across purposes."""
-    if not key:
-        raise ValueError("pseudonym key is empty; configure a secret key per deployment")
-    normal = unicodedata.normalize("NFC", value.strip()).casefold()
-    mac = _keyed(key, purpose).copy()
-    mac.update(normal.encode("utf-8", "surrogatepass"))
-    return PSEUDONYM_PREFIX + mac.hexdigest()[:16]
+    return _hmac_states(key, purpose).alias(value)
+
+
+class _HmacStates:
+    """HMAC-SHA256 of (purpose, NUL, value) with the key and purpose already absorbed.
+
+    RFC 2104 computed from two SHA-256 states prepared once per (key, purpose) and copied
+    per value: the same digest as `hmac.new`, at half the cost (this runs per row).
+    """
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes, purpose: str) -> None:
+        if not key:
+            raise ValueError("pseudonym key is empty; configure a secret key per deployment")
+        block = (hashlib.sha256(key).digest() if len(key) > _BLOCK else key).ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(block.translate(_IPAD))
+        self._inner.update(purpose.encode() + b"\x00")
+        self._outer = hashlib.sha256(block.translate(_OPAD))
+
+    def alias(self, value: str) -> str:
+        normal = unicodedata.normalize("NFC", value.strip()).casefold()
+        inner = self._inner.copy()
+        inner.update(normal.encode("utf-8", "surrogatepass"))
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return PSEUDONYM_PREFIX + outer.hexdigest()[:16]
+
+
+_BLOCK = 64  # SHA-256 block size
+_IPAD = bytes(byte ^ 0x36 for byte in range(256))
+_OPAD = bytes(byte ^ 0x5C for byte in range(256))
 
 
 @lru_cache(maxsize=64)
-def _keyed(key: bytes, purpose: str) -> hmac.HMAC:
-    """The HMAC state after key and purpose: copied per value instead of rebuilt."""
-    return hmac.new(key, purpose.encode() + b"\x00", hashlib.sha256)
+def _hmac_states(key: bytes, purpose: str) -> _HmacStates:
+    return _HmacStates(key, purpose)
+
+
+class Pseudonymizer:
+    """The PSEUDONYM strategy for one (key, purpose), remembering what it computed.
+
+    A gateway process keeps one per purpose, so a person's pseudonyms are computed once,
+    not on every request. The memo is keyed by a fingerprint of the value (Python's string
+    hash: SipHash keyed with a per-process secret), never by the value: it holds
+    pseudonyms, not raw personal data. It caches no decision, so consent and erasure still
+    act from the next request on; and it is emptied whenever it reaches `remember` entries.
+    `remember=0` computes every value afresh.
+    """
+
+    __slots__ = ("_known", "_limit", "_states")
+
+    def __init__(self, key: bytes, purpose: str, *, remember: int = 0) -> None:
+        self._states = _hmac_states(key, purpose)
+        self._known: dict[int, str] = {}
+        self._limit = remember
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def __call__(self, value: object) -> str | None:
+        if type(value) is not str:
+            if isinstance(value, bool) or not isinstance(value, (str, int)):
+                return None
+            value = str(value)
+        fingerprint = hash(value)
+        known = self._known.get(fingerprint)
+        if known is not None:
+            return known
+        alias = self._alias(value)
+        if self._limit:
+            if len(self._known) >= self._limit:
+                self._known.clear()
+            self._known[fingerprint] = alias
+        return alias
+
+    def _alias(self, text: str) -> str:
+        if not text.strip():
+            return ""
+        alias = self._states.alias(text)
+        return f"{alias}@{PSEUDONYM_EMAIL_DOMAIN}" if _looks_like_email(text) else alias
 
 
 def tombstone() -> str:
@@ -153,10 +230,14 @@ def tombstone() -> str:
 
 
 def _generalize_text(text: str) -> str | None:
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        parsed = None
+    # Every ISO 8601 form `fromisoformat` accepts starts with a four-digit year; anything
+    # else skips the parse (and the exception it would raise).
+    parsed = None
+    if text[:4].isdigit():
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            parsed = None
     if parsed is not None:
         if "T" in text or " " in text.strip():
             return generalize_date(parsed).isoformat()
@@ -174,6 +255,8 @@ def _generalize_text(text: str) -> str | None:
 def generalize_date(value: _D) -> _D:
     """First instant of the month, same type and time zone."""
     if isinstance(value, datetime):
+        if type(value) is datetime:  # the common case, without replace()'s keyword parsing
+            return datetime(value.year, value.month, 1, tzinfo=value.tzinfo)  # type: ignore[return-value]
         return value.replace(day=1, hour=0, minute=0, second=0, microsecond=0, fold=0)
     return value.replace(day=1)
 
@@ -192,30 +275,49 @@ def _looks_like_email(text: str) -> bool:
     return bool(at and local and domain)
 
 
+Mask = Callable[[object], object | None]
+
+
 def apply_mask(strategy: Strategy, value: object, *, key: bytes, purpose: str) -> object | None:
     """Mask `value` with `strategy`; None stays None and REDACT always gives None."""
-    if value is None or strategy is Strategy.REDACT:
+    if value is None:
         return None
-    if strategy is Strategy.TOMBSTONE:
-        return TOMBSTONE
-    if strategy is Strategy.GENERALIZE:
-        return generalize(value)
+    return masker(strategy, key=key, purpose=purpose)(value)
+
+
+@lru_cache(maxsize=256)
+def masker(strategy: Strategy, *, key: bytes, purpose: str) -> Mask:
+    """`strategy` as a function of the value alone, for masking many values alike.
+
+    Gives what `apply_mask` gives for every value but None (which masks to None, or to
+    the tombstone with TOMBSTONE): callers that hold None skip the call.
+    """
     if strategy is Strategy.PSEUDONYM:
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
-            return None
-        text = str(value)
-        if not text.strip():
-            return ""
-        alias = pseudonym(text, key=key, purpose=purpose)
-        return f"{alias}@{PSEUDONYM_EMAIL_DOMAIN}" if _looks_like_email(text) else alias
-    if not isinstance(value, str):
-        return None
-    return _STRING_MASKS[strategy](value)
+        return Pseudonymizer(key, purpose)
+    return _MASKS[strategy]
 
 
-_STRING_MASKS = {
-    Strategy.EMAIL: mask_email,
-    Strategy.PHONE: mask_phone,
-    Strategy.NAME: mask_name,
-    Strategy.PARTIAL: mask_partial,
+def _redact(value: object) -> None:
+    return None
+
+
+def _tombstone(value: object) -> str:
+    return TOMBSTONE
+
+
+def _on_strings(mask: Callable[[str], str]) -> Mask:
+    def masked(value: object) -> str | None:
+        return mask(value) if isinstance(value, str) else None
+
+    return masked
+
+
+_MASKS: dict[Strategy, Mask] = {
+    Strategy.REDACT: _redact,
+    Strategy.TOMBSTONE: _tombstone,
+    Strategy.GENERALIZE: generalize,
+    Strategy.EMAIL: _on_strings(mask_email),
+    Strategy.PHONE: _on_strings(mask_phone),
+    Strategy.NAME: _on_strings(mask_name),
+    Strategy.PARTIAL: _on_strings(mask_partial),
 }

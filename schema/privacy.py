@@ -17,7 +17,7 @@ from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, Selection
 from strawberry.types import Info
 
 from directives.decision import Action, Reason
-from directives.masking import TOMBSTONE, Strategy, apply_mask
+from directives.masking import Mask, Strategy, masker
 from directives.report import Path
 from directives.sdl import personal_fields as sdl_personal_fields
 from directives.taxonomy import Category
@@ -70,76 +70,103 @@ def personal_fields(cls: type) -> tuple[PersonalField, ...]:
 def project(
     ctx: Context,
     cls: type[T],
-    values: dict[str, Any],
-    views: Mapping[str | None, SubjectView],
+    rows: Sequence[dict[str, Any]],
+    views: Sequence[SubjectView] | Sequence[Mapping[Any, SubjectView]],
     *,
     retained: bool = False,
-) -> T:
-    """Build `cls(**values)` with every personal value shown, masked or stripped."""
+) -> list[T]:
+    """Build `cls(**values)` per row, every personal value shown, masked or stripped.
+
+    `views[i]` is how the viewer stands towards row i's data subject: a SubjectView for a
+    type whose personal fields are all one person's, else a mapping subject -> view.
+    Rows whose subjects the viewer stands towards alike share one plan and its masks.
+    """
     scope = ctx.privacy
     if not scope.enforce:
-        obj = cls(**values)
-        obj.redactions = ()  # type: ignore[attr-defined]
-        return obj
+        objects = [cls(**values) for values in rows]
+        for obj in objects:
+            obj.redactions = ()  # type: ignore[attr-defined]
+        return objects
+    objects = []
+    plans = scope.plans.get((cls, retained))
+    if plans is None:
+        plans = scope.plans[(cls, retained)] = {}
     of: type = cls
     subjects = _subjects(of)
-    if len(subjects) == 1:
-        key: tuple[Any, ...] = (cls, retained, views[subjects[0]].stance)
-    else:
-        key = (cls, retained, *[views[subject].stance for subject in subjects])
-    plan = scope.plans.get(key)
-    if plan is None:
-        plan = scope.plans[key] = _plan(scope, cls, views, retained)
-    for attr, action, strategy, is_link, masked in plan.hidden:
-        if action is Action.STRIP:
-            values[attr] = None
-        elif not is_link:  # a masked link still leads to an object that masks itself
-            # A tombstone stands in even where erasure already nulled the value.
-            if strategy is Strategy.TOMBSTONE:
-                values[attr] = TOMBSTONE
-                continue
-            value = values[attr]
-            text = type(value) is str
-            mask = masked.get(value, _UNSEEN) if text else _UNSEEN
-            if mask is _UNSEEN:
-                mask = apply_mask(strategy, value, key=scope.pseudonym_key, purpose=plan.purpose)
-                if text:
-                    masked[value] = mask
-            values[attr] = mask
-    obj = cls(**values)
-    obj.redactions = plan.redactions  # type: ignore[attr-defined]
-    return obj
-
-
-# attr, action, effective strategy, is_link, and the strings masked so far: masking is pure,
-# and one person recurs across a page (a seller on many orders). Only strings are memoised:
-# equal datetimes in different time zones generalise differently.
-_Hidden = tuple[str, Action, Strategy, bool, dict[str, Any]]
+    for values, view in zip(rows, views, strict=True):
+        if type(view) is SubjectView:
+            key: Any = view.stance
+        else:
+            key = tuple([view[subject].stance for subject in subjects])  # type: ignore[index]
+        plan = plans.get(key)
+        if plan is None:
+            by_subject = {subjects[0]: view} if type(view) is SubjectView else view
+            plan = plans[key] = _plan(scope, cls, by_subject, retained)  # type: ignore[arg-type]
+        for attr, mask in plan.masks:
+            values[attr] = mask(values[attr])
+        obj = cls(**values)
+        obj.redactions = plan.redactions  # type: ignore[attr-defined]
+        objects.append(obj)
+    return objects
 
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """What projection hides of one type for subjects the viewer stands towards alike."""
+    """What projection hides of one type for subjects the viewer stands towards alike:
+    a mask per hidden attribute (STRIP masks to None), and what the report says of it."""
 
-    hidden: tuple[_Hidden, ...]
+    masks: tuple[tuple[str, Mask], ...]
     redactions: tuple[Redaction, ...]
-    purpose: str
 
 
 def _plan(
     scope: PrivacyScope, cls: type, views: Mapping[str | None, SubjectView], retained: bool
 ) -> _Plan:
-    hidden: list[_Hidden] = []
+    masks: list[tuple[str, Mask]] = []
     redactions: list[Redaction] = []
     for field in personal_fields(cls):
         decision = scope.decide(views[field.subject], field.category, retained)
         if decision.action is Action.SHOW:
             continue
-        hidden.append(
-            (field.attr, decision.action, decision.strategy or field.strategy, field.is_link, {})
-        )
         redactions.append((field.name, decision.action, decision.reason))
-    return _Plan(tuple(hidden), tuple(redactions), scope.viewer.purpose.value)
+        if decision.action is Action.STRIP:
+            masks.append((field.attr, _stripped))
+        elif not field.is_link:  # a masked link still leads to an object that masks itself
+            masks.append((field.attr, _mask(scope, decision.strategy or field.strategy)))
+    return _Plan(tuple(masks), tuple(redactions))
+
+
+def _mask(scope: PrivacyScope, strategy: Strategy) -> Mask:
+    if strategy is Strategy.PSEUDONYM:
+        return scope.pseudonymizer  # remembers pseudonyms across requests, by fingerprint
+    if strategy is Strategy.REDACT:
+        return _stripped
+    mask = masker(strategy, key=scope.pseudonym_key, purpose=scope.viewer.purpose.value)
+    if strategy is Strategy.TOMBSTONE:  # stands in even where erasure already nulled the value
+        return mask
+    return _memoised(mask)
+
+
+def _stripped(value: object) -> None:
+    return None
+
+
+def _memoised(mask: Mask) -> Mask:
+    """`mask` remembering the strings it masked in this request (a seller recurs across a
+    page of orders). Only strings: equal datetimes in different zones generalise apart."""
+    seen: dict[str, object | None] = {}
+
+    def masked(value: object) -> object | None:
+        if value is None:
+            return None
+        if type(value) is not str:
+            return mask(value)
+        hit = seen.get(value, _UNSEEN)
+        if hit is _UNSEEN:
+            hit = seen[value] = mask(value)
+        return hit
+
+    return masked
 
 
 @cache

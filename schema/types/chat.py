@@ -67,10 +67,10 @@ class Message:
         views = await ctx.privacy.views(sender_ids, detached_as=Relationship.PARTICIPANT)
         senders = await ctx.loaders.user_by_id.load_many([sid for sid in sender_ids if sid])
         names = {user.id: user.full_name for user in senders if user is not None}
-        return [
-            project(
-                ctx,
-                cls,
+        return project(
+            ctx,
+            cls,
+            [
                 {
                     "id": gid(row.id),
                     "sent_at": row.sent_at,
@@ -78,11 +78,11 @@ class Message:
                     "sender_name": names.get(row.sender_id) if row.sender_id else None,
                     "sender_id": row.sender_id,
                     "conversation_id": row.conversation_id,
-                },
-                {None: view},
-            )
-            for row, view in zip(rows, views, strict=True)
-        ]
+                }
+                for row in rows
+            ],
+            views,
+        )
 
     @personal_link(Category.USER_MESSAGE_AUTHORSHIP, description="Who sent it; null once erased.")
     async def sender(self, info: Info[Context, None]) -> User | None:

@@ -104,10 +104,10 @@ class Order:
     @classmethod
     async def build(cls, ctx: Context, rows: Sequence[m.Order]) -> list[Order]:
         views = await ctx.privacy.views([row.buyer_id for row in rows])
-        return [
-            project(
-                ctx,
-                cls,
+        return project(
+            ctx,
+            cls,
+            [
                 {
                     "id": gid(row.id),
                     "status": row.status,
@@ -116,12 +116,12 @@ class Order:
                     "placed_at": row.placed_at,
                     "shipping_address": row.shipping_address,
                     "row": row,
-                },
-                {"buyer": view},
-                retained=True,
-            )
-            for row, view in zip(rows, views, strict=True)
-        ]
+                }
+                for row in rows
+            ],
+            views,
+            retained=True,
+        )
 
     @strawberry.field
     async def buyer(self, info: Info[Context, None]) -> User | None:
@@ -206,10 +206,10 @@ class Shipment:
     async def build(cls, ctx: Context, rows: Sequence[m.Shipment]) -> list[Shipment]:
         orders = await ctx.loaders.order_by_id.load_many([row.order_id for row in rows])
         views = await ctx.privacy.views([order.buyer_id if order else None for order in orders])
-        return [
-            project(
-                ctx,
-                cls,
+        return project(
+            ctx,
+            cls,
+            [
                 {
                     "id": gid(row.id),
                     "status": row.status,
@@ -219,11 +219,11 @@ class Shipment:
                     "recipient_phone": row.recipient_phone,
                     "recipient_address": row.recipient_address,
                     "row": row,
-                },
-                {"buyer": view},
-            )
-            for row, view in zip(rows, views, strict=True)
-        ]
+                }
+                for row in rows
+            ],
+            views,
+        )
 
     @strawberry.field
     async def order(self, info: Info[Context, None]) -> Order | None:
@@ -252,10 +252,10 @@ class Payment:
     @classmethod
     async def build(cls, ctx: Context, rows: Sequence[m.Payment]) -> list[Payment]:
         views = await ctx.privacy.views([row.payer_id for row in rows])
-        return [
-            project(
-                ctx,
-                cls,
+        return project(
+            ctx,
+            cls,
+            [
                 {
                     "id": gid(row.id),
                     "amount_cents": row.amount_cents,
@@ -265,12 +265,12 @@ class Payment:
                     "created_at": row.created_at,
                     "card_last4": row.card_last4,
                     "row": row,
-                },
-                {"payer": view},
-                retained=True,
-            )
-            for row, view in zip(rows, views, strict=True)
-        ]
+                }
+                for row in rows
+            ],
+            views,
+            retained=True,
+        )
 
     @strawberry.field
     async def payer(self, info: Info[Context, None]) -> User | None:
@@ -307,10 +307,10 @@ class Invoice:
             [row.buyer_id for row in rows] + [row.seller_id for row in rows]
         )
         buyers, sellers = both[: len(rows)], both[len(rows) :]
-        return [
-            project(
-                ctx,
-                cls,
+        return project(
+            ctx,
+            cls,
+            [
                 {
                     "id": gid(row.id),
                     "number": row.number,
@@ -321,12 +321,15 @@ class Invoice:
                     "billing_address": row.billing_address,
                     "seller_tax_id": row.tax_id,
                     "row": row,
-                },
-                {"buyer": buyer, "seller": seller},
-                retained=True,
-            )
-            for row, buyer, seller in zip(rows, buyers, sellers, strict=True)
-        ]
+                }
+                for row in rows
+            ],
+            [
+                {"buyer": buyer, "seller": seller}
+                for buyer, seller in zip(buyers, sellers, strict=True)
+            ],
+            retained=True,
+        )
 
     @strawberry.field
     async def buyer(self, info: Info[Context, None]) -> User | None:

@@ -22,9 +22,7 @@ from schema.types.people import User, load_user, report_list
 
 async def _authored(ctx: Context, cls: type[Any], rows: Sequence[Any], values: Any) -> list[Any]:
     views = await ctx.privacy.views([row.author_id for row in rows])
-    return [
-        project(ctx, cls, values(row), {None: view}) for row, view in zip(rows, views, strict=True)
-    ]
+    return project(ctx, cls, [values(row) for row in rows], views)
 
 
 async def _product(info: Info[Context, None], product_id: int | None) -> Product | None:

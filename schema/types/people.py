@@ -57,10 +57,10 @@ class User:
     @classmethod
     async def build(cls, ctx: Context, rows: Sequence[m.User]) -> list[User]:
         views = await ctx.privacy.views_of_users(rows)  # their state is in these rows
-        return [
-            project(
-                ctx,
-                cls,
+        return project(
+            ctx,
+            cls,
+            [
                 {
                     "id": gid(row.id),
                     "kind": UserKind(row.kind),
@@ -72,11 +72,11 @@ class User:
                     "created_at": row.created_at,
                     "row_id": row.id,
                     "company_id": row.company_id,
-                },
-                {None: view},
-            )
-            for row, view in zip(rows, views, strict=True)
-        ]
+                }
+                for row in rows
+            ],
+            views,
+        )
 
     @strawberry.field(description="The company this user trades as, if any.")
     async def company(self, info: Info[Context, None]) -> Company | None:
@@ -158,10 +158,10 @@ class Address:
     @classmethod
     async def build(cls, ctx: Context, rows: Sequence[m.Address]) -> list[Address]:
         views = await ctx.privacy.views([row.user_id for row in rows])
-        return [
-            project(
-                ctx,
-                cls,
+        return project(
+            ctx,
+            cls,
+            [
                 {
                     "id": gid(row.id),
                     "country": row.country,
@@ -169,11 +169,11 @@ class Address:
                     "line1": row.line1,
                     "city": row.city,
                     "postal_code": row.postal_code,
-                },
-                {None: view},
-            )
-            for row, view in zip(rows, views, strict=True)
-        ]
+                }
+                for row in rows
+            ],
+            views,
+        )
 
 
 @strawberry.type(description="A seller's legal entity.")
@@ -189,10 +189,10 @@ class Company:
     @classmethod
     async def build(cls, ctx: Context, rows: Sequence[m.Company]) -> list[Company]:
         views = await ctx.privacy.views([row.contact_person_id for row in rows])
-        return [
-            project(
-                ctx,
-                cls,
+        return project(
+            ctx,
+            cls,
+            [
                 {
                     "id": gid(row.id),
                     "legal_name": row.legal_name,
@@ -201,11 +201,11 @@ class Company:
                     "registered_address": row.registered_address,
                     "row_id": row.id,
                     "contact_person_id": row.contact_person_id,
-                },
-                {None: view},
-            )
-            for row, view in zip(rows, views, strict=True)
-        ]
+                }
+                for row in rows
+            ],
+            views,
+        )
 
     @personal_link(Category.COMPANY_CONTACT_PERSON, description="Who speaks for the company.")
     async def contact_person(self, info: Info[Context, None]) -> User | None:
