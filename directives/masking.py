@@ -17,7 +17,7 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from enum import StrEnum
 from functools import lru_cache
 from typing import TypeVar
@@ -255,10 +255,15 @@ def _generalize_text(text: str) -> str | None:
 def generalize_date(value: _D) -> _D:
     """First instant of the month, same type and time zone."""
     if isinstance(value, datetime):
-        if type(value) is datetime:  # the common case, without replace()'s keyword parsing
-            return datetime(value.year, value.month, 1, tzinfo=value.tzinfo)  # type: ignore[return-value]
+        if type(value) is datetime:  # the common case: one object per month, shared
+            return _month_start(value.year, value.month, value.tzinfo)  # type: ignore[return-value]
         return value.replace(day=1, hour=0, minute=0, second=0, microsecond=0, fold=0)
     return value.replace(day=1)
+
+
+@lru_cache(maxsize=1024)
+def _month_start(year: int, month: int, zone: tzinfo | None) -> datetime:
+    return datetime(year, month, 1, tzinfo=zone)
 
 
 def generalize(value: object) -> object | None:

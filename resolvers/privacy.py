@@ -101,12 +101,14 @@ class PrivacyScope:
         if not self.enforce:
             return [_UNENFORCED] * len(users)
         known = self._views
-        fresh = list({user.id: user for user in users if user.id not in known}.values())
+        facts = [_facts(user) for user in users]
+        fresh = [fact for fact in facts if fact[0] not in known]
         if fresh:
-            relationships = await self._relationships_of([user.id for user in fresh])
-            for user, relationship in zip(fresh, relationships, strict=True):
-                known[user.id] = self._stance(relationship, user)
-        return [known[user.id] for user in users]
+            relationships = await self._relationships_of([fact[0] for fact in fresh])
+            stance = self._stance_of
+            for (user_id, state, consent), relationship in zip(fresh, relationships, strict=True):
+                known.setdefault(user_id, stance(relationship, state, consent))
+        return [known[fact[0]] for fact in facts]
 
     async def lookup_views(
         self,
@@ -136,15 +138,23 @@ class PrivacyScope:
         return self._stance(relationship, None)
 
     def _stance(self, relationship: Relationship, user: User | None) -> SubjectView:
-        key: StanceKey = (
-            (relationship, user.deletion_state, user.analytics_consent)
-            if user is not None
-            else (relationship, None, None)
-        )
+        if user is None:
+            return self._stance_of(relationship, None, None)
+        return self._stance_of(relationship, user.deletion_state, user.analytics_consent)
+
+    def _stance_of(
+        self, relationship: Relationship, deletion_state: str | None, consent: bool | None
+    ) -> SubjectView:
+        """The interned view for a relationship and a subject state (None: no subject)."""
+        key: StanceKey = (relationship, deletion_state, consent)
         view = self._stances.get(key)
         if view is None:
-            stance = Stance(self._audience(relationship), _state(user))
-            view = self._stances[key] = SubjectView(stance)
+            state = (
+                ERASED_STATE
+                if deletion_state is None
+                else SubjectState(DeletionState(deletion_state), analytics_consent=bool(consent))
+            )
+            view = self._stances[key] = SubjectView(Stance(self._audience(relationship), state))
         return view
 
     def _audience(self, relationship: Relationship) -> Audience:
@@ -165,12 +175,17 @@ class PrivacyScope:
 ERASED_STATE = SubjectState(DeletionState.ERASED, analytics_consent=False)
 
 
-def _state(user: User | None) -> SubjectState:
-    if user is None:
-        return ERASED_STATE
-    return SubjectState(
-        DeletionState(user.deletion_state), analytics_consent=user.analytics_consent
-    )
+def _facts(user: User) -> tuple[int, str, bool]:
+    """A user row's id, deletion state and analytics consent: what a view depends on.
+
+    Read from the instance dict, where SQLAlchemy keeps loaded columns (a page of 5,000
+    users pays the attribute instrumentation once, in its builder, not here again).
+    """
+    loaded = user.__dict__
+    try:
+        return loaded["id"], loaded["deletion_state"], loaded["analytics_consent"]
+    except KeyError:  # expired or not loaded: let the ORM fetch it
+        return user.id, user.deletion_state, user.analytics_consent
 
 
 # Handed out when enforcement is off (benchmark baseline only); projection never reads it.

@@ -14,11 +14,12 @@ from functools import cache
 from typing import Any, TypeVar
 
 from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
+from graphql.pyutils import Path as GraphQLPath
 from strawberry.types import Info
 
 from directives.decision import Action, Reason
 from directives.masking import Mask, Strategy, masker
-from directives.report import Path
+from directives.report import Path, RedactionReport
 from directives.sdl import personal_fields as sdl_personal_fields
 from directives.taxonomy import Category
 from resolvers.context import Context
@@ -190,50 +191,69 @@ def report(
     single: tuple[Redaction, ...] = () if items is not None else getattr(objects, "redactions", ())
     if not (single or (items and any(getattr(obj, "redactions", ()) for obj in items))):
         return  # nothing hidden: no paths to work out
-    base = _path(info)
     selection = _selected(info)
+    if not scope.report.keeps_paths:
+        _report_alike(scope.report, info, items, single, selection, nodes)
+        return
+    base = _path(info)
     if nodes is not None:
-        keys = selection.get(nodes, ())
-        if not keys:
-            return
-        base_paths = [(*base, key) for key in keys]
+        base_paths = [(*base, key) for key in selection.get(nodes, ())]
         selection = _merge_sub(info, nodes)
     else:
         base_paths = [base]
-    report = scope.report
-    record = report.record
-    if items is None and not report.keeps_paths and nodes is None:
-        shape = tuple(-1 if isinstance(p, int) else p for p in base)
-        for name, action, reason in single:
-            for key in selection.get(name, ()):
-                report.record_many(shape, key, action, reason, 1)
-        return
-    if items is not None and not report.keeps_paths:
-        # Objects built by one plan share its redactions tuple: count them, record once.
-        alike: dict[int, list[Any]] = {}
-        for obj in items:
+    record = scope.report.record
+    for prefix in base_paths:
+        if items is None:
+            _record(record, prefix, single, selection)
+            continue
+        for index, obj in enumerate(items):
             redactions = getattr(obj, "redactions", ())
             if redactions:
-                group = alike.get(id(redactions))
-                if group is None:
-                    alike[id(redactions)] = [redactions, 1]
-                else:
-                    group[1] += 1
-        for prefix in base_paths:
-            shape = (*(-1 if isinstance(p, int) else p for p in prefix), -1)
-            for redactions, count in alike.values():
-                for name, action, reason in redactions:
-                    for key in selection.get(name, ()):
-                        report.record_many(shape, key, action, reason, count)
-    elif items is not None:
-        for prefix in base_paths:
-            for index, obj in enumerate(items):
-                redactions = getattr(obj, "redactions", ())
-                if redactions:
-                    _record(record, (*prefix, index), redactions, selection)
-    else:
-        for prefix in base_paths:
-            _record(record, prefix, single, selection)
+                _record(record, (*prefix, index), redactions, selection)
+
+
+def _report_alike(
+    report: RedactionReport,
+    info: Info[Context, None],
+    items: Sequence[Any] | None,
+    single: tuple[Redaction, ...],
+    selection: Mapping[str, Sequence[str]],
+    nodes: str | None,
+) -> None:
+    """Counts only (no full report asked for): objects hidden alike are recorded together,
+    by path shape (list positions collapsed), with no concrete path worked out."""
+    shape = _shape(info._raw_info.path)
+    shapes = [shape]
+    if nodes is not None:
+        shapes = [(*shape, key) for key in selection.get(nodes, ())]
+        selection = _merge_sub(info, nodes)
+    if items is None:
+        for at in shapes:
+            report.record_alike(at, single, selection)
+        return
+    # Objects built by one plan share its redactions tuple: count them, record once.
+    alike: dict[int, list[Any]] = {}
+    for obj in items:
+        redactions = getattr(obj, "redactions", ())
+        if redactions:
+            group = alike.get(id(redactions))
+            if group is None:
+                alike[id(redactions)] = [redactions, 1]
+            else:
+                group[1] += 1
+    for at in shapes:
+        for redactions, count in alike.values():
+            report.record_alike((*at, -1), redactions, selection, count)
+
+
+def _shape(path: GraphQLPath | None) -> Path:
+    """A response path with list positions as -1: ("users", "nodes", -1, "company")."""
+    parts: list[str | int] = []
+    while path is not None:
+        parts.append(-1 if type(path.key) is int else path.key)
+        path = path.prev
+    parts.reverse()
+    return tuple(parts)
 
 
 def _record(
