@@ -71,7 +71,7 @@ class Settings:
         if self.max_page_size < 1:
             raise ConfigurationError("GATEWAY_MAX_PAGE_SIZE must be at least 1")
         if self.pseudonym_memo < 0:
-            raise ConfigurationError("GATEWAY_PSEUDONYM_MEMO must be 0 (off) or more")
+            raise ConfigurationError("GATEWAY_PSEUDONYM_MEMO must be 0 (no memo) or more")
         if self.env == "production":
             if self.jwt_algorithm == "HS256" and self.jwt_secret == DEMO_JWT_SECRET:
                 raise ConfigurationError(

@@ -1,5 +1,6 @@
-"""A committed consent withdrawal or deletion request shows on the very next request,
-on every gateway process serving the same database (nothing is cached across requests)."""
+"""A committed consent withdrawal, deletion request or correction shows on the very next
+request, on every gateway process serving the same database (no decision or personal value
+is cached across requests; pseudonyms are remembered only by a fingerprint of the value)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 
+from directives.masking import pseudonym
+from directives.taxonomy import Purpose
 from gateway.app import create_app
 from gateway.db.engine import create_engine
 from gateway.db.models import Consent, User
@@ -101,3 +104,53 @@ async def test_deletion_request_hides_the_profile_at_once(
         assert "ERASURE_PENDING" in {
             r["reason"] for r in after["extensions"]["privacy"]["redactions"]
         }
+
+
+async def test_a_corrected_email_is_pseudonymised_afresh(
+    private_db: Database, two_gateways: tuple[httpx.AsyncClient, httpx.AsyncClient]
+) -> None:
+    """Each process remembers pseudonyms by a fingerprint of the value: a corrected value is
+    a new one, so the next request pseudonymises what is stored now."""
+    first, second = two_gateways
+    subject = DEMO_USERS["logistics"]
+    token = employee_token(private_db, "analyst")
+    seen = set()
+    for client in (first, second, first):  # the last one answers from the memo
+        before = await gql(client, QUERY, {"id": str(subject)}, token=token, purpose="ANALYTICS")
+        seen.add(before["data"]["user"]["email"])
+    corrected = "corrected.address@example.org"
+    await _commit(private_db, update(User).where(User.id == subject).values(email=corrected))
+    key = private_db.settings.pseudonym_key.encode()
+    expected = f"{pseudonym(corrected, key=key, purpose='ANALYTICS')}@pseudonym.invalid"
+    assert len(seen) == 1 and expected not in seen
+    for client in (second, first):
+        after = await gql(client, QUERY, {"id": str(subject)}, token=token, purpose="ANALYTICS")
+        assert after["data"]["user"]["email"] == expected
+
+
+async def test_the_pseudonym_memo_holds_no_personal_value(private_db: Database) -> None:
+    app = create_app(private_db.settings)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://g"
+    ) as client:
+        body = await gql(
+            client,
+            "{ users(first: 100) { nodes { fullName email phone } } }",
+            token=employee_token(private_db, "analyst"),
+            purpose="ANALYTICS",
+        )
+    await app.state.gateway.engine.dispose()
+    memo = app.state.gateway.pseudonymizer(Purpose.ANALYTICS)._known
+    nodes = body["data"]["users"]["nodes"]
+    shown = {v for node in nodes for v in node.values() if v and v.startswith("psn_")}
+    assert len(memo) == len(shown) > 30  # one entry per value pseudonymised
+    assert all(isinstance(fingerprint, int) for fingerprint in memo)
+    assert set(memo.values()) == shown
+    engine = create_engine(private_db.settings)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(select(User.full_name, User.email, User.phone))).all()
+    finally:
+        await engine.dispose()
+    raw = {value for row in rows for value in row if value}
+    assert raw and not raw & set(memo.values())

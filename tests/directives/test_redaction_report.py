@@ -88,3 +88,23 @@ def test_many_entries_collapse_into_few_groups() -> None:
         ("users[*].name", 5000),
         ("users[*].phone", 5000),
     ]
+
+
+def test_objects_recorded_alike_count_like_one_record_each() -> None:
+    hidden = (("email", MASK, Reason.PSEUDONYMISED), ("phone", STRIP, Reason.ERASED))
+    keys = {"email": ["email", "mail"], "phone": ["phone"]}  # "mail" is an alias of email
+    alike = RedactionReport(keep_paths=False)
+    one_by_one = RedactionReport(keep_paths=False)
+    for index in range(3):
+        alike.record_alike(("orders", -1, "buyer"), hidden, keys)
+        for name, action, reason in hidden:
+            for key in keys[name]:
+                one_by_one.record(("orders", index, "buyer"), key, action, reason)
+    alike.record_alike(("users", -1), hidden, {"email": ["email"]}, count=4)
+    for _ in range(4):
+        one_by_one.record(("users", 0), "email", MASK, Reason.PSEUDONYMISED)
+    assert alike.summary() == one_by_one.summary()
+    assert len(alike) == len(one_by_one) == 13
+    assert RedactionGroup("orders[*].buyer.mail", MASK, Reason.PSEUDONYMISED, 3) in (
+        alike.summary()
+    )
