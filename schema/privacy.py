@@ -72,7 +72,7 @@ def project(
     ctx: Context,
     cls: type[T],
     rows: Sequence[dict[str, Any]],
-    views: Sequence[SubjectView] | Sequence[Mapping[Any, SubjectView]],
+    views: Sequence[SubjectView | Mapping[Any, SubjectView]],
     *,
     retained: bool = False,
 ) -> list[T]:
@@ -95,14 +95,14 @@ def project(
     of: type = cls
     subjects = _subjects(of)
     for values, view in zip(rows, views, strict=True):
-        if type(view) is SubjectView:
-            key: Any = view.stance
+        if isinstance(view, SubjectView):
+            key: object = view.stance
         else:
-            key = tuple([view[subject].stance for subject in subjects])  # type: ignore[index]
+            key = tuple([view[subject].stance for subject in subjects])
         plan = plans.get(key)
         if plan is None:
-            by_subject = {subjects[0]: view} if type(view) is SubjectView else view
-            plan = plans[key] = _plan(scope, cls, by_subject, retained)  # type: ignore[arg-type]
+            by_subject = {subjects[0]: view} if isinstance(view, SubjectView) else view
+            plan = plans[key] = _plan(scope, cls, by_subject, retained)
         for attr, mask in plan.masks:
             values[attr] = mask(values[attr])
         obj = cls(**values)
