@@ -255,14 +255,17 @@ def _generalize_text(text: str) -> str | None:
 def generalize_date(value: _D) -> _D:
     """First instant of the month, same type and time zone."""
     if isinstance(value, datetime):
-        if type(value) is datetime:  # the common case: one object per month, shared
-            return _month_start(value.year, value.month, value.tzinfo)  # type: ignore[return-value]
+        if type(value) is datetime:  # the common case: one object per month and zone, shared
+            zone = value.tzinfo
+            return _month_start(value.year, value.month, id(zone), zone)  # type: ignore[return-value]
         return value.replace(day=1, hour=0, minute=0, second=0, microsecond=0, fold=0)
     return value.replace(day=1)
 
 
 @lru_cache(maxsize=1024)
-def _month_start(year: int, month: int, zone: tzinfo | None) -> datetime:
+def _month_start(year: int, month: int, zone_id: int, zone: tzinfo | None) -> datetime:
+    # Keyed by the zone's identity too: zones with one offset but different names compare
+    # equal, and each value keeps its own. The cache holds the zone, so its id stays unique.
     return datetime(year, month, 1, tzinfo=zone)
 
 

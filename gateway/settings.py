@@ -70,6 +70,8 @@ class Settings:
             )
         if self.max_page_size < 1:
             raise ConfigurationError("GATEWAY_MAX_PAGE_SIZE must be at least 1")
+        if not self.pseudonym_key:
+            raise ConfigurationError("GATEWAY_PSEUDONYM_KEY must not be empty")
         if self.pseudonym_memo < 0:
             raise ConfigurationError("GATEWAY_PSEUDONYM_MEMO must be 0 (no memo) or more")
         if self.env == "production":

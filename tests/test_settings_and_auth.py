@@ -31,6 +31,7 @@ def test_defaults_and_overrides() -> None:
         ({"GATEWAY_ENV": "staging"}, "GATEWAY_ENV must be one of"),
         ({"GATEWAY_MAX_PAGE_SIZE": "lots"}, "must be an integer"),
         ({"GATEWAY_PSEUDONYM_MEMO": "-1"}, "GATEWAY_PSEUDONYM_MEMO must be 0"),
+        ({"GATEWAY_PSEUDONYM_KEY": ""}, "GATEWAY_PSEUDONYM_KEY must not be empty"),
         ({"GATEWAY_JWT_SECRET": "short"}, "at least 32 characters"),
         ({"GATEWAY_JWT_PUBLIC_KEY_FILE": "/nonexistent.pem"}, "not a readable file"),
     ],
