@@ -203,6 +203,10 @@ class Pseudonymizer:
         return len(self._known)
 
     def __call__(self, value: object) -> str | None:
+        return self.pseudonymise(value)
+
+    def pseudonymise(self, value: object) -> str | None:
+        """The pseudonym of `value` (a Mask; bound, it is cheaper to call than the object)."""
         if type(value) is not str:
             if isinstance(value, bool) or not isinstance(value, (str, int)):
                 return None
@@ -271,6 +275,9 @@ def _month_start(year: int, month: int, zone_id: int, zone: tzinfo | None) -> da
 
 def generalize(value: object) -> object | None:
     """Date -> its month; "line, city, postal, country" -> "city, country"; else None."""
+    if type(value) is datetime:  # the usual case, first
+        zone = value.tzinfo
+        return _month_start(value.year, value.month, id(zone), zone)
     if isinstance(value, date):
         return generalize_date(value)
     if isinstance(value, str):

@@ -105,9 +105,12 @@ class PrivacyScope:
         fresh = [fact for fact in facts if fact[0] not in known]
         if fresh:
             relationships = await self._relationships_of([fact[0] for fact in fresh])
-            stance = self._stance_of
+            interned = self._stances
             for (user_id, state, consent), relationship in zip(fresh, relationships, strict=True):
-                known.setdefault(user_id, stance(relationship, state, consent))
+                if user_id not in known:
+                    known[user_id] = interned.get(
+                        (relationship, state, consent)
+                    ) or self._stance_of(relationship, state, consent)
         return [known[fact[0]] for fact in facts]
 
     async def lookup_views(

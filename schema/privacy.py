@@ -92,6 +92,7 @@ def project(
     plans = scope.plans.get((cls, retained))
     if plans is None:
         plans = scope.plans[(cls, retained)] = {}
+    plan_for = plans.get
     of: type = cls
     subjects = _subjects(of)
     for values, view in zip(rows, views, strict=True):
@@ -99,7 +100,7 @@ def project(
             key: object = view.stance
         else:
             key = tuple([view[subject].stance for subject in subjects])
-        plan = plans.get(key)
+        plan = plan_for(key)
         if plan is None:
             by_subject = {subjects[0]: view} if isinstance(view, SubjectView) else view
             plan = plans[key] = _plan(scope, cls, by_subject, retained)
@@ -139,7 +140,7 @@ def _plan(
 
 def _mask(scope: PrivacyScope, strategy: Strategy) -> Mask:
     if strategy is Strategy.PSEUDONYM:
-        return scope.pseudonymizer  # remembers pseudonyms across requests, by fingerprint
+        return scope.pseudonymizer.pseudonymise  # remembers pseudonyms, by fingerprint
     if strategy is Strategy.REDACT:
         return _stripped
     mask = masker(strategy, key=scope.pseudonym_key, purpose=scope.viewer.purpose.value)
@@ -158,14 +159,12 @@ def _memoised(mask: Mask) -> Mask:
     seen: dict[str, object | None] = {}
 
     def masked(value: object) -> object | None:
-        if value is None:
-            return None
-        if type(value) is not str:
-            return mask(value)
-        hit = seen.get(value, _UNSEEN)
-        if hit is _UNSEEN:
-            hit = seen[value] = mask(value)
-        return hit
+        if type(value) is str:
+            hit = seen.get(value, _UNSEEN)
+            if hit is _UNSEEN:
+                hit = seen[value] = mask(value)
+            return hit
+        return None if value is None else mask(value)
 
     return masked
 
