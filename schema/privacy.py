@@ -8,9 +8,11 @@ hand objects to GraphQL call `report()` so the redaction report names response p
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from operator import attrgetter
 from typing import Any, TypeVar
 
 from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
@@ -27,6 +29,7 @@ from resolvers.privacy import PrivacyScope, SubjectView
 
 T = TypeVar("T")
 _UNSEEN = object()
+_redactions = attrgetter("redactions")
 Redaction = tuple[str, Action, Reason]
 
 
@@ -192,7 +195,7 @@ def report(
         return  # nothing hidden: no paths to work out
     selection = _selected(info)
     if not scope.report.keeps_paths:
-        _report_alike(scope.report, info, items, single, selection, nodes)
+        _report_alike(scope.report, scope.plans, info, items, single, selection, nodes)
         return
     base = _path(info)
     if nodes is not None:
@@ -213,6 +216,7 @@ def report(
 
 def _report_alike(
     report: RedactionReport,
+    plans_by_type: Mapping[Any, Mapping[object, _Plan]],
     info: Info[Context, None],
     items: Sequence[Any] | None,
     single: tuple[Redaction, ...],
@@ -230,19 +234,21 @@ def _report_alike(
         for at in shapes:
             report.record_alike(at, single, selection)
         return
-    # Objects built by one plan share its redactions tuple: count them, record once.
-    alike: dict[int, list[Any]] = {}
-    for obj in items:
-        redactions = getattr(obj, "redactions", ())
-        if redactions:
-            group = alike.get(id(redactions))
-            if group is None:
-                alike[id(redactions)] = [redactions, 1]
-            else:
-                group[1] += 1
+    # Objects built by one plan share its redactions tuple (found again in the plans):
+    # count them by identity, record each plan's once.
+    try:
+        counts = Counter(map(id, map(_redactions, items)))
+    except AttributeError:  # objects projection did not build hid nothing
+        counts = Counter(id(getattr(obj, "redactions", ())) for obj in items)
+    hidden = {
+        id(plan.redactions): plan.redactions
+        for plans in plans_by_type.values()
+        for plan in plans.values()
+        if plan.redactions and id(plan.redactions) in counts
+    }
     for at in shapes:
-        for redactions, count in alike.values():
-            report.record_alike((*at, -1), redactions, selection, count)
+        for key, redactions in hidden.items():
+            report.record_alike((*at, -1), redactions, selection, counts[key])
 
 
 def _shape(path: GraphQLPath | None) -> Path:
