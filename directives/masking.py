@@ -35,6 +35,10 @@ _CC2 = frozenset(
 _PHONE_SEPARATORS = frozenset(" -().")
 _NOT_SEPARATOR = re.compile(r"[^ \-().]")
 _NON_DIGIT = re.compile(r"\D")
+# The same two rewrites for ASCII text, where \d is exactly 0-9.
+_ASCII = [chr(code) for code in range(128)]
+_ASCII_DIGITS = str.maketrans("", "", "".join(ch for ch in _ASCII if not "0" <= ch <= "9"))
+_ASCII_STARRED = str.maketrans({ch: ch if ch in _PHONE_SEPARATORS else "*" for ch in _ASCII})
 _D = TypeVar("_D", bound=date)
 
 
@@ -79,7 +83,8 @@ def mask_phone(value: str) -> str:
     text = value.strip()
     if not text:
         return ""
-    digits = _NON_DIGIT.sub("", text)
+    plain = text.isascii()  # the usual case: str.translate's table lookups, not a regex
+    digits = text.translate(_ASCII_DIGITS) if plain else _NON_DIGIT.sub("", text)
     keep_head = _country_code_length(digits) if text[0] == "+" else 0
     national = len(digits) - keep_head
     keep_tail = 2 if national > 4 else 0
@@ -87,7 +92,7 @@ def mask_phone(value: str) -> str:
         keep_head = 0
     # Everything but separators becomes "*", then the kept digits are put back: a few
     # C-level passes instead of a Python step per character (this runs per row).
-    starred = _NOT_SEPARATOR.sub("*", text)
+    starred = text.translate(_ASCII_STARRED) if plain else _NOT_SEPARATOR.sub("*", text)
     plus = text[0] == "+"
     head_in_place = not keep_head or text[1 : 1 + keep_head].isdigit()
     if head_in_place and (not keep_tail or text[-keep_tail:].isdigit()):
@@ -275,9 +280,6 @@ def _month_start(year: int, month: int, zone_id: int, zone: tzinfo | None) -> da
 
 def generalize(value: object) -> object | None:
     """Date -> its month; "line, city, postal, country" -> "city, country"; else None."""
-    if type(value) is datetime:  # the usual case, first
-        zone = value.tzinfo
-        return _month_start(value.year, value.month, id(zone), zone)
     if isinstance(value, date):
         return generalize_date(value)
     if isinstance(value, str):
