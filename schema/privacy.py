@@ -147,7 +147,9 @@ def _mask(scope: PrivacyScope, strategy: Strategy) -> Mask:
     if strategy is Strategy.REDACT:
         return _stripped
     mask = masker(strategy, key=scope.pseudonym_key, purpose=scope.viewer.purpose.value)
-    if strategy is Strategy.TOMBSTONE:  # stands in even where erasure already nulled the value
+    # A tombstone stands in even where erasure already nulled the value; generalised dates
+    # are shared already and whole addresses generalise to nothing at once.
+    if strategy in (Strategy.TOMBSTONE, Strategy.GENERALIZE):
         return mask
     return _memoised(mask)
 
