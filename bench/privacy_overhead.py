@@ -7,9 +7,9 @@ Two queries, three ways, one run:
 
   off       `create_app(settings, enforce_privacy=False)`: values pass through unmasked;
   enforced  `create_app(settings)`: decisions applied where objects are built (`project()`),
-            redaction report on; pseudonyms remembered across requests (by fingerprint);
-  no memo   the same with `pseudonym_memo=0`: every pseudonym computed afresh, as on a
-            process's first request;
+            redaction report on; masks remembered across requests (by fingerprint);
+  no memo   the same with `mask_memo=0`: every mask and pseudonym computed afresh, as on
+            a process's first request;
   wrapper   enforcement off, plus a strawberry FieldExtension on every `@personal` field
             that decides at resolve time, per field per object (the design DESIGN §4
             rejects), built only here and checked to answer exactly what `enforced` does.
@@ -378,7 +378,7 @@ async def check_equivalence(bench: Bench, settings: Settings, viewer_key: str) -
             mode: payload(await bench.post(mode, CHECK_QUERY, headers=full)) for mode in MODES
         }
         if answers["no memo"] != answers["enforced"]:
-            raise SystemExit(f"bench: the pseudonym memo changed the answer for {key}")
+            raise SystemExit(f"bench: the mask memo changed the answer for {key}")
         if answers["wrapper"]["data"] != answers["enforced"]["data"]:
             raise SystemExit(f"bench: wrapper and enforced answer differently for {key}")
         wrapper_report = answers["wrapper"]["extensions"]["privacy"]
@@ -574,7 +574,7 @@ def print_table(cases: list[Case], samples: Samples) -> list[str]:
                 line += f"; target <= {target:.2f}: {'PASS' if paired[k] <= target else 'MISS'}"
                 verdicts.append(line)
             else:
-                line += ": every pseudonym computed afresh, as on a process's first request"
+                line += ": every mask computed afresh, as on a process's first request"
             print(line)
     return verdicts
 
@@ -606,7 +606,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
     apps = {
         "off": create_app(settings, enforce_privacy=False),
         "enforced": create_app(settings),
-        "no memo": create_app(replace(settings, pseudonym_memo=0)),
+        "no memo": create_app(replace(settings, mask_memo=0)),
         "wrapper": create_app(settings, enforce_privacy=False, schema=build_wrapped_schema()),
     }
     clients = {

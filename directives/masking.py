@@ -234,6 +234,71 @@ class Pseudonymizer:
         return f"{alias}@{PSEUDONYM_EMAIL_DOMAIN}" if _looks_like_email(text) else alias
 
 
+class RememberedMask:
+    """A string strategy (EMAIL, PHONE, NAME, PARTIAL) remembering its results.
+
+    The memo is keyed by a 128-bit fingerprint of the value (two SipHash digests keyed
+    with a per-process secret), never by the value: two values sharing a fingerprint, so
+    one person's mask shown for another, would take about 2**64 values. It holds masked
+    values, what the policy lets viewers see, and is emptied when it reaches `remember`.
+    """
+
+    __slots__ = ("_known", "_limit", "_mask")
+
+    def __init__(self, strategy: Strategy, *, remember: int) -> None:
+        self._mask = _STRING_MASKS[strategy]
+        self._known: dict[tuple[int, int], str] = {}
+        self._limit = remember
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def mask(self, value: object) -> str | None:
+        if type(value) is not str:
+            return self._mask(value) if isinstance(value, str) else None
+        fingerprint = (hash(value), hash(value + "\x00"))
+        known = self._known.get(fingerprint)
+        if known is None:
+            known = self._mask(value)
+            if self._limit:
+                if len(self._known) >= self._limit:
+                    self._known.clear()
+                self._known[fingerprint] = known
+        return known
+
+
+class ProcessMasks:
+    """The masks one gateway process applies: value-determined strategies remember their
+    results across requests (by fingerprint; see Pseudonymizer and RememberedMask), up to
+    `remember` values per (strategy, purpose). Decisions are never remembered: consent,
+    erasure and corrections act from the next request on. `remember=0` remembers nothing.
+    """
+
+    def __init__(self, key: bytes, *, remember: int) -> None:
+        self._key = key
+        self._remember = remember
+        self._pseudonymizers: dict[str, Pseudonymizer] = {}
+        self._strings: dict[Strategy, RememberedMask] = {}
+
+    def pseudonymizer(self, purpose: str) -> Pseudonymizer:
+        found = self._pseudonymizers.get(purpose)
+        if found is None:
+            found = Pseudonymizer(self._key, purpose, remember=self._remember)
+            self._pseudonymizers[purpose] = found
+        return found
+
+    def get(self, strategy: Strategy, purpose: str) -> Mask:
+        """`strategy` for `purpose`, as a function of the value (see `masker`)."""
+        if strategy is Strategy.PSEUDONYM:
+            return self.pseudonymizer(purpose).pseudonymise
+        if strategy in _STRING_MASKS:
+            found = self._strings.get(strategy)
+            if found is None:
+                found = self._strings[strategy] = RememberedMask(strategy, remember=self._remember)
+            return found.mask
+        return masker(strategy, key=self._key, purpose=purpose)
+
+
 def tombstone() -> str:
     return TOMBSTONE
 
@@ -329,12 +394,15 @@ def _on_strings(mask: Callable[[str], str]) -> Mask:
     return masked
 
 
+_STRING_MASKS: dict[Strategy, Callable[[str], str]] = {
+    Strategy.EMAIL: mask_email,
+    Strategy.PHONE: mask_phone,
+    Strategy.NAME: mask_name,
+    Strategy.PARTIAL: mask_partial,
+}
 _MASKS: dict[Strategy, Mask] = {
     Strategy.REDACT: _redact,
     Strategy.TOMBSTONE: _tombstone,
     Strategy.GENERALIZE: generalize,
-    Strategy.EMAIL: _on_strings(mask_email),
-    Strategy.PHONE: _on_strings(mask_phone),
-    Strategy.NAME: _on_strings(mask_name),
-    Strategy.PARTIAL: _on_strings(mask_partial),
+    **{strategy: _on_strings(mask) for strategy, mask in _STRING_MASKS.items()},
 }

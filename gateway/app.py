@@ -15,10 +15,9 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
-from directives.masking import Pseudonymizer
+from directives.masking import ProcessMasks
 from directives.policy import DEFAULT_POLICY, Policy
 from directives.report import RedactionReport
-from directives.taxonomy import Purpose
 from gateway.auth import ANONYMOUS_CLAIMS, parse_authorization, parse_purpose, verify_token
 from gateway.db.engine import create_engine, ping, session_factory
 from gateway.errors import AuthenticationError, DatabaseUnavailable, PurposeError
@@ -63,7 +62,7 @@ class Gateway:
         self.sessions = session_factory(self.engine)
         self.schema = schema or build_schema()
         self._key = settings.pseudonym_key.encode()
-        self._pseudonymizers: dict[Purpose, Pseudonymizer] = {}
+        self.masks = ProcessMasks(self._key, remember=settings.mask_memo)
 
     def context(self, viewer: Viewer, *, full_report: bool = False) -> Context:
         loaders = Loaders(self.sessions)
@@ -72,22 +71,12 @@ class Gateway:
             viewer=viewer,
             loaders=loaders,
             pseudonym_key=self._key,
-            pseudonymizers=self.pseudonymizer,
+            masks=self.masks,
             enforce=self.enforce,
             full_report=full_report,
             report=RedactionReport(keep_paths=full_report),
         )
         return Context(self.settings, viewer, self.sessions, loaders, privacy)
-
-    def pseudonymizer(self, purpose: Purpose) -> Pseudonymizer:
-        """This process's PSEUDONYM for `purpose`, remembering up to
-        `settings.pseudonym_memo` pseudonyms (by fingerprint, never by value)."""
-        pseudonymizer = self._pseudonymizers.get(purpose)
-        if pseudonymizer is None:
-            pseudonymizer = self._pseudonymizers[purpose] = Pseudonymizer(
-                self._key, purpose.value, remember=self.settings.pseudonym_memo
-            )
-        return pseudonymizer
 
     async def authenticate(self, request: Request) -> Viewer:
         token = parse_authorization(request.headers.get("authorization"))

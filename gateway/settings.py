@@ -29,7 +29,7 @@ class Settings:
     jwt_issuer: str = "cistech"
     token_ttl_seconds: int = 3600
     pseudonym_key: str = DEMO_PSEUDONYM_KEY
-    pseudonym_memo: int = 65536
+    mask_memo: int = 65536
     redis_url: str | None = None
     max_page_size: int = 100
     graphiql: bool = True
@@ -50,7 +50,7 @@ class Settings:
             jwt_issuer=env.get("GATEWAY_JWT_ISSUER", "cistech"),
             token_ttl_seconds=_int(env, "GATEWAY_TOKEN_TTL_SECONDS", 3600),
             pseudonym_key=env.get("GATEWAY_PSEUDONYM_KEY", DEMO_PSEUDONYM_KEY),
-            pseudonym_memo=_int(env, "GATEWAY_PSEUDONYM_MEMO", 65536),
+            mask_memo=_int(env, "GATEWAY_MASK_MEMO", 65536),
             redis_url=env.get("GATEWAY_REDIS_URL") or None,
             max_page_size=_int(env, "GATEWAY_MAX_PAGE_SIZE", 100),
             graphiql=env.get("GATEWAY_GRAPHIQL", "1") not in ("0", "false", "no"),
@@ -72,8 +72,8 @@ class Settings:
             raise ConfigurationError("GATEWAY_MAX_PAGE_SIZE must be at least 1")
         if not self.pseudonym_key:
             raise ConfigurationError("GATEWAY_PSEUDONYM_KEY must not be empty")
-        if self.pseudonym_memo < 0:
-            raise ConfigurationError("GATEWAY_PSEUDONYM_MEMO must be 0 (no memo) or more")
+        if self.mask_memo < 0:
+            raise ConfigurationError("GATEWAY_MASK_MEMO must be 0 (no memo) or more")
         if self.env == "production":
             if self.jwt_algorithm == "HS256" and self.jwt_secret == DEMO_JWT_SECRET:
                 raise ConfigurationError(

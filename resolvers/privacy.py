@@ -8,14 +8,13 @@ stands towards alike share one interned Stance, which projection keys its plans 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from operator import itemgetter
 from typing import Any
 
 from directives.decision import Decision
-from directives.masking import Pseudonymizer
+from directives.masking import ProcessMasks
 from directives.policy import Audience, Policy, SubjectState
 from directives.report import RedactionReport
 from directives.taxonomy import Category, DeletionState, Purpose, Relationship
@@ -60,8 +59,8 @@ class PrivacyScope:
     viewer: Viewer
     loaders: Loaders
     pseudonym_key: bytes
-    # The gateway's PSEUDONYM per purpose: one per process, remembering what it computed.
-    pseudonymizers: Callable[[Purpose], Pseudonymizer]
+    # The gateway process's masks, remembering results across requests by fingerprint.
+    masks: ProcessMasks
     enforce: bool = True
     full_report: bool = False
     report: RedactionReport = field(default_factory=RedactionReport)
@@ -74,10 +73,6 @@ class PrivacyScope:
     selections: dict[int, dict[str, list[str]]] = field(default_factory=dict)
     # Projection plans (what to hide of a type) per (type, retained, stances): schema/privacy.py.
     plans: dict[tuple[Any, ...], Any] = field(default_factory=dict)
-
-    @cached_property
-    def pseudonymizer(self) -> Pseudonymizer:
-        return self.pseudonymizers(self.viewer.purpose)
 
     def decide(self, view: SubjectView, category: Category, retained: bool) -> Decision:
         key = (view.audience, category, view.state, retained)

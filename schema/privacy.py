@@ -20,7 +20,7 @@ from graphql.pyutils import Path as GraphQLPath
 from strawberry.types import Info
 
 from directives.decision import Action, Reason
-from directives.masking import Mask, Strategy, masker
+from directives.masking import Mask, Strategy
 from directives.report import Path, RedactionReport
 from directives.sdl import personal_fields as sdl_personal_fields
 from directives.taxonomy import Category
@@ -28,7 +28,6 @@ from resolvers.context import Context
 from resolvers.privacy import PrivacyScope, SubjectView
 
 T = TypeVar("T")
-_UNSEEN = object()
 _redactions = attrgetter("redactions")
 Redaction = tuple[str, Action, Reason]
 
@@ -142,36 +141,13 @@ def _plan(
 
 
 def _mask(scope: PrivacyScope, strategy: Strategy) -> Mask:
-    if strategy is Strategy.PSEUDONYM:
-        return scope.pseudonymizer.pseudonymise  # remembers pseudonyms, by fingerprint
     if strategy is Strategy.REDACT:
         return _stripped
-    mask = masker(strategy, key=scope.pseudonym_key, purpose=scope.viewer.purpose.value)
-    # A tombstone stands in even where erasure already nulled the value; generalised dates
-    # are shared already and whole addresses generalise to nothing at once.
-    if strategy in (Strategy.TOMBSTONE, Strategy.GENERALIZE):
-        return mask
-    return _memoised(mask)
+    return scope.masks.get(strategy, scope.viewer.purpose.value)
 
 
 def _stripped(value: object) -> None:
     return None
-
-
-def _memoised(mask: Mask) -> Mask:
-    """`mask` remembering the strings it masked in this request (a seller recurs across a
-    page of orders). Only strings: equal datetimes in different zones generalise apart."""
-    seen: dict[str, object | None] = {}
-
-    def masked(value: object) -> object | None:
-        if type(value) is str:
-            hit = seen.get(value, _UNSEEN)
-            if hit is _UNSEEN:
-                hit = seen[value] = mask(value)
-            return hit
-        return None if value is None else mask(value)
-
-    return masked
 
 
 @cache

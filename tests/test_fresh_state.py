@@ -140,7 +140,7 @@ async def test_the_pseudonym_memo_holds_no_personal_value(private_db: Database) 
             purpose="ANALYTICS",
         )
     await app.state.gateway.engine.dispose()
-    memo = app.state.gateway.pseudonymizer(Purpose.ANALYTICS)._known
+    memo = app.state.gateway.masks.pseudonymizer(Purpose.ANALYTICS.value)._known
     nodes = body["data"]["users"]["nodes"]
     shown = {v for node in nodes for v in node.values() if v and v.startswith("psn_")}
     assert len(memo) == len(shown) > 30  # one entry per value pseudonymised

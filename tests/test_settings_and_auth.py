@@ -20,8 +20,8 @@ def test_defaults_and_overrides() -> None:
     settings = Settings.from_env({"GATEWAY_MAX_PAGE_SIZE": "7", "GATEWAY_ENV": "test"})
     assert settings.max_page_size == 7
     assert settings.is_sqlite
-    assert settings.pseudonym_memo == 65536
-    assert Settings.from_env({"GATEWAY_PSEUDONYM_MEMO": "0"}).pseudonym_memo == 0
+    assert settings.mask_memo == 65536
+    assert Settings.from_env({"GATEWAY_MASK_MEMO": "0"}).mask_memo == 0
 
 
 @pytest.mark.parametrize(
@@ -30,7 +30,7 @@ def test_defaults_and_overrides() -> None:
         ({"GATEWAY_ENV": "production"}, "demo JWT secret"),
         ({"GATEWAY_ENV": "staging"}, "GATEWAY_ENV must be one of"),
         ({"GATEWAY_MAX_PAGE_SIZE": "lots"}, "must be an integer"),
-        ({"GATEWAY_PSEUDONYM_MEMO": "-1"}, "GATEWAY_PSEUDONYM_MEMO must be 0"),
+        ({"GATEWAY_MASK_MEMO": "-1"}, "GATEWAY_MASK_MEMO must be 0"),
         ({"GATEWAY_PSEUDONYM_KEY": ""}, "GATEWAY_PSEUDONYM_KEY must not be empty"),
         ({"GATEWAY_JWT_SECRET": "short"}, "at least 32 characters"),
         ({"GATEWAY_JWT_PUBLIC_KEY_FILE": "/nonexistent.pem"}, "not a readable file"),
