@@ -1,6 +1,6 @@
 """A committed consent withdrawal, deletion request or correction shows on the very next
 request, on every gateway process serving the same database (no decision or personal value
-is cached across requests; pseudonyms are remembered only by a fingerprint of the value)."""
+is cached across requests; masks are remembered only by a fingerprint of the value)."""
 
 from __future__ import annotations
 
