@@ -24,7 +24,7 @@ profiles both modes with cProfile. A fresh SQLite database is seeded in a tempor
 directory unless --database-url names an existing, seeded one (PostgreSQL, say).
 See docs/benchmarks.md for the figures and a reading of them.
 
-    .venv/bin/python bench/privacy_overhead.py [--repeat 12] [--viewer analyst] [--profile]
+    .venv/bin/python bench/privacy_overhead.py [--repeat 32] [--viewer analyst] [--profile]
 """
 
 from __future__ import annotations
@@ -310,6 +310,7 @@ class Case:
 
 @dataclass(frozen=True, slots=True)
 class Sample:
+    round: int
     wall: float
     cpu: float  # this process, all threads (aiosqlite runs queries on one): steadier when
     # other processes compete for the cores
@@ -336,11 +337,11 @@ class Bench:
             headers={**self.headers, **(headers or {})},
         )
 
-    async def timed(self, mode: str, case: Case) -> Sample:
+    async def timed(self, mode: str, case: Case, round_no: int = -1) -> Sample:
         gc.collect()  # start every request from a clean heap, whatever ran before it
         cpu, wall = time.process_time(), time.perf_counter()
         await self.post(mode, case.query, {"first": case.first})
-        return Sample(time.perf_counter() - wall, time.process_time() - cpu)
+        return Sample(round_no, time.perf_counter() - wall, time.process_time() - cpu)
 
 
 def payload(response: httpx.Response) -> dict[str, Any]:
@@ -404,21 +405,27 @@ def user_headers(settings: Settings, key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def rotated(round_no: int) -> Iterator[str]:
-    for i in range(len(MODES)):
-        yield MODES[(round_no + i) % len(MODES)]
+def rotated(round_no: int, modes: tuple[str, ...] = MODES) -> Iterator[str]:
+    for i in range(len(modes)):
+        yield modes[(round_no + i) % len(modes)]
 
 
-async def measure(bench: Bench, cases: list[Case], warmup: int, repeat: int) -> Samples:
+async def measure(
+    bench: Bench, cases: list[Case], warmup: int, repeat: int, wrapper_rounds: int
+) -> Samples:
+    """`repeat` rounds of every case in every mode, back to back, the order rotating; the
+    wrapper (ten times slower, and its ratio needs no third digit) only in the first
+    `wrapper_rounds` rounds."""
     for case in cases:
         for mode in MODES:
             for _ in range(warmup):
                 await bench.timed(mode, case)
     samples: Samples = {(case.key, mode): [] for case in cases for mode in MODES}
     for round_no in range(repeat):
+        modes = MODES if round_no < wrapper_rounds else tuple(m for m in MODES if m != "wrapper")
         for case in cases:
-            for mode in rotated(round_no):
-                samples[(case.key, mode)].append(await bench.timed(mode, case))
+            for mode in rotated(round_no, modes):
+                samples[(case.key, mode)].append(await bench.timed(mode, case, round_no))
         print(f"  round {round_no + 1}/{repeat} done", file=sys.stderr)
     return samples
 
@@ -529,11 +536,17 @@ def print_table(cases: list[Case], samples: Samples) -> list[str]:
     cpu_med = {k: statistics.median(v) for k, v in cpu.items()}
     # Each round runs every mode back to back: the ratio within a round cancels the drift
     # of a shared machine, and its median over rounds shrugs off a stalled request.
+    off_in_round = {
+        (key, sample.round): sample.wall
+        for (key, mode), runs in samples.items()
+        if mode == "off"
+        for sample in runs
+    }
     paired = {
         (key, mode): statistics.median(
-            a / b for a, b in zip(wall[(key, mode)], wall[(key, "off")], strict=True)
+            sample.wall / off_in_round[(key, sample.round)] for sample in runs
         )
-        for key, mode in wall
+        for (key, mode), runs in samples.items()
     }
     columns = "{:<40} {:<9} {:>9} {:>8} {:>6} {:>6} {:>6} {:>8} {:>6}"
     header = columns.format(
@@ -624,7 +637,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
             f"measuring: {args.warmup} warm-up + {args.repeat} interleaved rounds per mode",
             file=sys.stderr,
         )
-        samples = await measure(bench, cases, args.warmup, args.repeat)
+        samples = await measure(bench, cases, args.warmup, args.repeat, args.wrapper_rounds)
         verdicts = print_table(cases, samples)
         fetch = await view_fetch_ms(apps["off"], args.viewer, list(range(1, args.list_size + 1)))
         print(
@@ -662,8 +675,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=7, help="seed of the generated data (7)")
     parser.add_argument("--list-size", type=int, default=5000, help="query A page size (5000)")
     parser.add_argument("--orders", type=int, default=1000, help="query B page size (1000)")
+    parser.add_argument("--repeat", type=int, default=32, help="interleaved rounds (32)")
     parser.add_argument(
-        "--repeat", type=int, default=12, help="interleaved rounds (12: each mode first thrice)"
+        "--wrapper-rounds", type=int, default=4, help="rounds that also time the wrapper (4)"
     )
     parser.add_argument("--warmup", type=int, default=2, help="warm-up requests per mode (2)")
     parser.add_argument(
@@ -681,7 +695,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "profile the enforced mode with cProfile (automatic on a MISS)",
     )
     args = parser.parse_args(argv)
-    if min(args.repeat, args.list_size, args.orders, args.users) < 1 or args.warmup < 0:
+    if min(args.repeat, args.list_size, args.orders, args.users, args.wrapper_rounds) < 1 or (
+        args.warmup < 0
+    ):
         parser.error("sizes and --repeat must be positive, --warmup not negative")
     return args
 
