@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import date, datetime, tzinfo
 from enum import StrEnum
 from functools import lru_cache
-from typing import TypeVar
+from typing import Any, TypeVar
 
 TOMBSTONE = "Deleted user"
 PSEUDONYM_PREFIX = "psn_"
@@ -186,7 +186,27 @@ def _hmac_states(key: bytes, purpose: str) -> _HmacStates:
     return _HmacStates(key, purpose)
 
 
-class Pseudonymizer:
+class _Remembering:
+    """Masked values by fingerprint of the raw value; emptied whenever it reaches `limit`
+    entries, and `limit=0` keeps nothing."""
+
+    __slots__ = ("_known", "_limit")
+
+    def __init__(self, limit: int) -> None:
+        self._known: dict[Any, str] = {}
+        self._limit = limit
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def _keep(self, fingerprint: object, masked: str) -> None:
+        if self._limit:
+            if len(self._known) >= self._limit:
+                self._known.clear()
+            self._known[fingerprint] = masked
+
+
+class Pseudonymizer(_Remembering):
     """The PSEUDONYM strategy for one (key, purpose), remembering what it computed.
 
     A gateway process keeps one per purpose, so a person's pseudonyms are computed once,
@@ -197,15 +217,11 @@ class Pseudonymizer:
     `remember=0` computes every value afresh.
     """
 
-    __slots__ = ("_known", "_limit", "_states")
+    __slots__ = ("_states",)
 
     def __init__(self, key: bytes, purpose: str, *, remember: int = 0) -> None:
+        super().__init__(remember)
         self._states = _hmac_states(key, purpose)
-        self._known: dict[int, str] = {}
-        self._limit = remember
-
-    def __len__(self) -> int:
-        return len(self._known)
 
     def __call__(self, value: object) -> str | None:
         return self.pseudonymise(value)
@@ -221,10 +237,7 @@ class Pseudonymizer:
         if known is not None:
             return known
         alias = self._alias(value)
-        if self._limit:
-            if len(self._known) >= self._limit:
-                self._known.clear()
-            self._known[fingerprint] = alias
+        self._keep(fingerprint, alias)
         return alias
 
     def _alias(self, text: str) -> str:
@@ -234,7 +247,7 @@ class Pseudonymizer:
         return f"{alias}@{PSEUDONYM_EMAIL_DOMAIN}" if _looks_like_email(text) else alias
 
 
-class RememberedMask:
+class RememberedMask(_Remembering):
     """A string strategy (EMAIL, PHONE, NAME, PARTIAL) remembering its results.
 
     The memo is keyed by a 128-bit fingerprint of the value (two SipHash digests keyed
@@ -243,15 +256,11 @@ class RememberedMask:
     values, what the policy lets viewers see, and is emptied when it reaches `remember`.
     """
 
-    __slots__ = ("_known", "_limit", "_mask")
+    __slots__ = ("_mask",)
 
     def __init__(self, strategy: Strategy, *, remember: int) -> None:
+        super().__init__(remember)
         self._mask = _STRING_MASKS[strategy]
-        self._known: dict[tuple[int, int], str] = {}
-        self._limit = remember
-
-    def __len__(self) -> int:
-        return len(self._known)
 
     def mask(self, value: object) -> str | None:
         if type(value) is not str:
@@ -260,10 +269,7 @@ class RememberedMask:
         known = self._known.get(fingerprint)
         if known is None:
             known = self._mask(value)
-            if self._limit:
-                if len(self._known) >= self._limit:
-                    self._known.clear()
-                self._known[fingerprint] = known
+            self._keep(fingerprint, known)
         return known
 
 
