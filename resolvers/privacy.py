@@ -174,8 +174,7 @@ class PrivacyScope:
 ERASED_STATE = SubjectState(DeletionState.ERASED, analytics_consent=False)
 
 
-_FACTS = ("id", "deletion_state", "analytics_consent")
-_read_facts = itemgetter(*_FACTS)
+_read_facts = itemgetter("id", "deletion_state", "analytics_consent")
 
 
 def _facts(users: Sequence[User]) -> list[tuple[int, str, bool]]:
