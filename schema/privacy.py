@@ -141,8 +141,6 @@ def _plan(
 
 
 def _mask(scope: PrivacyScope, strategy: Strategy) -> Mask:
-    if strategy is Strategy.REDACT:
-        return _stripped
     return scope.masks.get(strategy, scope.viewer.purpose.value)
 
 
