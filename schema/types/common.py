@@ -101,13 +101,12 @@ def decode_cursor(cursor: str | None) -> int | None:
     """The id after which a page starts; a malformed cursor is a clear input error."""
     if cursor is None:
         return None
-    try:
-        kind, _, raw = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if kind == "id" and raw.isdigit():
-            return int(raw)
-    except (ValueError, UnicodeDecodeError):
-        pass
-    raise InputError("'after' is not a cursor this gateway issued")
+    from resolvers import ids
+
+    row_id = ids.decode_cursor(cursor)
+    if row_id is None:
+        raise InputError("'after' is not a cursor this gateway issued")
+    return row_id
 
 
 def gid(row_id: int) -> strawberry.ID:
@@ -115,6 +114,7 @@ def gid(row_id: int) -> strawberry.ID:
 
 
 def parse_id(value: strawberry.ID | str) -> int | None:
-    """An id from the client; anything not a positive integer simply matches nothing."""
-    text = str(value)
-    return int(text) if text.isdigit() and len(text) < 19 else None
+    """An id from the client, strictly (see resolvers/ids.py): malformed is BAD_USER_INPUT."""
+    from resolvers import ids
+
+    return ids.parse_id(str(value))
