@@ -1,19 +1,29 @@
-"""The ASGI application: `create_app(settings)` wires HTTP, auth, the schema and the database."""
+"""The ASGI application: `create_app(settings)` wires HTTP, auth, the schema and the database.
+
+Every refusal is JSON shaped like a GraphQL response, `{"errors": [{"message", "extensions":
+{"code"}}]}`, never text/plain and never a 500 for bad input. Execution runs under
+GATEWAY_EXECUTION_TIMEOUT_SECONDS and is cancelled when the client disconnects.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, MutableMapping
-from typing import Any
+import logging
+from collections.abc import AsyncIterator, Awaitable, MutableMapping
+from typing import Any, TypeVar
 
 import strawberry
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData
+from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 
 from directives.masking import ProcessMasks
 from directives.policy import DEFAULT_POLICY, Policy
@@ -27,25 +37,113 @@ from resolvers.loaders import Loaders
 from resolvers.privacy import PrivacyScope
 from resolvers.viewer import Viewer, resolve_viewer
 from schema.build import build_schema
+from schema.limits import QueryGuard
+
+T = TypeVar("T")
+logger = logging.getLogger("gateway.http")
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+METHODS = ("GET", "POST")
+# Codes for the refusals strawberry still raises itself (a bad operation name, GET mutation).
+_STRAWBERRY_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+
+
+class Refused(Exception):
+    """An HTTP-layer refusal; its message is safe to show (it never quotes the request)."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers
+
+    def response(self) -> Response:
+        return _error(self.status, self.code, self.message, self.headers)
+
+
+class ClientGone(Exception):
+    """The client disconnected while its request ran: the work was cancelled, nothing is sent."""
 
 
 class GatewayGraphQL(GraphQL[Context, None]):
-    """Strawberry's ASGI app with a per-request Context built from the verified viewer."""
+    """Strawberry's ASGI app with a per-request Context, strict request parsing, per-operation
+    contexts for batches, and supervised execution (timeout, disconnect)."""
 
-    def __init__(self, gateway: Gateway, **kwargs: Any) -> None:
+    def __init__(self, gateway: Gateway) -> None:
         super().__init__(
-            gateway.schema, graphql_ide="graphiql" if gateway.settings.graphiql else None, **kwargs
+            gateway.schema, graphql_ide="graphiql" if gateway.settings.graphiql else None
         )
         self.gateway = gateway
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        try:
+            response = await self.run(request)
+        except Refused as exc:
+            response = exc.response()
+        except HTTPException as exc:
+            code = _STRAWBERRY_CODES.get(exc.status_code, "BAD_REQUEST")
+            response = _error(exc.status_code, code, exc.reason)
+        except (ClientGone, ClientDisconnect):
+            logger.info("client disconnected; its request was cancelled")
+            return
+        await response(scope, receive, send)
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         viewer: Viewer = request.scope["state"]["viewer"]
         full = request.headers.get("x-privacy-report", "").lower() == "full"
         return self.gateway.context(viewer, full_report=full)
 
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        if request.method == "GET":
+            params = request.query_params
+            payload: dict[str, Any] = {
+                "query": params.get("query"),
+                "operationName": params.get("operationName"),
+            }
+            for key in ("variables", "extensions"):
+                raw = params.get(key)
+                payload[key] = _decode_json(raw.encode(), f"`{key}`") if raw else None
+            return _operation(payload)
+        body = _decode_json(await request.get_body(), "the request body")
+        return _operations(body, self.gateway.settings.max_batch_operations)
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Context,
+        root_value: None,
+        sub_response: Response,
+    ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
+        async def one(data: GraphQLRequestData, ctx: Context) -> ExecutionResult:
+            return await self.execute_single(
+                request=request,
+                request_adapter=request_adapter,
+                sub_response=sub_response,
+                context=ctx,
+                root_value=root_value,
+                request_data=data,
+            )
+
+        async def run() -> ExecutionResult | list[ExecutionResult]:
+            if not isinstance(request_data, list):
+                return await one(request_data, context)
+            # One context per operation: each gets its own redaction report.
+            results = [await one(request_data[0], context)]
+            for data in request_data[1:]:
+                results.append(await one(data, await self.get_context(request, sub_response)))
+            return results
+
+        timeout = self.gateway.settings.execution_timeout_seconds
+        return await _supervised(run(), request.receive, timeout)
+
 
 class Gateway:
-    """What one running gateway holds: settings, engine, schema, policy."""
+    """What one running gateway holds: settings, engine, schema, policy, query guard."""
 
     def __init__(
         self,
@@ -60,7 +158,8 @@ class Gateway:
         self.enforce = enforce
         self.engine = create_engine(settings)
         self.sessions = session_factory(self.engine)
-        self.schema = schema or build_schema()
+        self.guard = QueryGuard(settings)
+        self.schema = schema or build_schema(extensions=[self.guard.extension])
         self._key = settings.pseudonym_key.encode()
         self.masks = ProcessMasks(self._key, remember=settings.mask_memo)
 
@@ -95,30 +194,22 @@ def create_app(
     graphql = GatewayGraphQL(gateway)
 
     async def graphql_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
-        """Authenticate before strawberry sees the request: 401/400 are plain HTTP errors."""
-        request = Request(scope, receive)
-        if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
-            scope.setdefault("state", {})["viewer"] = None
-            await graphql(scope, receive, send)
-            return
+        """Refuse malformed HTTP and authenticate before strawberry sees the request."""
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            viewer = await gateway.authenticate(request)
-        except AuthenticationError as exc:
-            await _error(401, "UNAUTHENTICATED", str(exc), {"WWW-Authenticate": "Bearer"})(
-                scope, receive, send
-            )
-            return
-        except PurposeError as exc:
-            await _error(400, "PURPOSE_REQUIRED", str(exc))(scope, receive, send)
-            return
-        except DatabaseUnavailable as exc:
-            await _error(503, "DATABASE_UNAVAILABLE", str(exc))(scope, receive, send)
-            return
-        scope.setdefault("state", {})["viewer"] = viewer
-        if GRAPHQL_RESPONSE in request.headers.get("accept", ""):
-            await graphql(scope, receive, _GraphQLResponseSender(send))
-        else:
-            await graphql(scope, receive, send)
+            await _serve_graphql(gateway, graphql, scope, receive, tracked)
+        except Exception as exc:  # a bug: masked, logged by kind and place, never a traceback
+            where = _origin(exc)
+            logger.error("unexpected %s in /graphql at %s", type(exc).__name__, where)
+            if not started:
+                response = _error(500, "INTERNAL_SERVER_ERROR", "Internal server error.")
+                await response(scope, receive, send)
 
     async def healthz(request: Request) -> Response:
         try:
@@ -137,7 +228,7 @@ def create_app(
 
     app = Starlette(
         routes=[
-            Route("/graphql", _Asgi(graphql_endpoint), methods=["GET", "POST"]),
+            Route("/graphql", _Asgi(graphql_endpoint)),  # any method: 405 is ours, in JSON
             Route("/healthz", healthz),
             Route("/schema.graphql", sdl),
         ],
@@ -147,7 +238,202 @@ def create_app(
     return app
 
 
-GRAPHQL_RESPONSE = "application/graphql-response+json"
+async def _serve_graphql(
+    gateway: Gateway, graphql: GatewayGraphQL, scope: Scope, receive: Receive, send: Send
+) -> None:
+    request = Request(scope, receive)
+    settings = gateway.settings
+    try:
+        _check_http(request, settings)
+    except Refused as exc:
+        await exc.response()(scope, receive, send)
+        return
+    wants_ide = "text/html" in request.headers.get("accept", "")
+    if request.method == "GET" and wants_ide and "query" not in request.query_params:
+        scope.setdefault("state", {})["viewer"] = None
+        await graphql(scope, receive, send)
+        return
+    try:
+        viewer = await gateway.authenticate(request)
+    except AuthenticationError as exc:
+        headers = {"WWW-Authenticate": "Bearer"}
+        await _error(401, "UNAUTHENTICATED", str(exc), headers)(scope, receive, send)
+        return
+    except PurposeError as exc:
+        await _error(400, "PURPOSE_REQUIRED", str(exc))(scope, receive, send)
+        return
+    except DatabaseUnavailable as exc:
+        await _error(503, "DATABASE_UNAVAILABLE", str(exc))(scope, receive, send)
+        return
+    scope.setdefault("state", {})["viewer"] = viewer
+    limited = _limited(receive, settings.max_body_bytes)
+    if GRAPHQL_RESPONSE in request.headers.get("accept", ""):
+        send = _GraphQLResponseSender(send)
+    await graphql(scope, limited, send)
+
+
+def _check_http(request: Request, settings: Settings) -> None:
+    """What can be refused from the request line and headers alone, before any I/O."""
+    if request.method not in METHODS:
+        raise Refused(
+            405,
+            "METHOD_NOT_ALLOWED",
+            f"{request.method} is not supported: send GraphQL with GET or POST",
+            {"Allow": ", ".join(METHODS)},
+        )
+    limit = settings.max_body_bytes
+    if request.method == "GET":
+        if len(request.scope.get("query_string", b"")) > limit:
+            raise Refused(
+                414,
+                "URI_TOO_LONG",
+                f"query string exceeds the limit of {limit} bytes (GATEWAY_MAX_BODY_BYTES)",
+            )
+        return
+    _check_content_type(request.headers.get("content-type"))
+    length = request.headers.get("content-length", "")
+    if length.isascii() and length.isdigit() and int(length) > limit:
+        raise _too_large(limit, int(length))
+
+
+def _check_content_type(raw: str | None) -> None:
+    mime, _, parameters = (raw or "").partition(";")
+    charsets = [
+        value.strip().strip('"').lower()
+        for key, _, value in (p.partition("=") for p in parameters.split(";"))
+        if key.strip().lower() == "charset"
+    ]
+    if mime.strip().lower() != "application/json" or any(
+        c not in ("utf-8", "utf8") for c in charsets
+    ):
+        raise Refused(
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "send the request body as Content-Type: application/json (UTF-8)",
+        )
+
+
+def _too_large(limit: int, size: int | None = None) -> Refused:
+    told = f"of {size} bytes " if size is not None else ""
+    return Refused(
+        413,
+        "BODY_TOO_LARGE",
+        f"request body {told}exceeds the limit of {limit} bytes (GATEWAY_MAX_BODY_BYTES)",
+    )
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """`receive`, refusing a body (chunked or lying about its length) past `limit` bytes."""
+    seen = 0
+
+    async def receive_limited() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _too_large(limit)
+        return message
+
+    return receive_limited
+
+
+def _decode_json(raw: bytes, what: str) -> Any:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refused(400, "INVALID_JSON", f"{what} is not UTF-8") from None
+    try:
+        value = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        raise Refused(400, "INVALID_JSON", f"{what} is not valid JSON") from None
+    # Strict UTF-8 input cannot hold a lone surrogate, but a JSON escape (\ud800) can.
+    if "\\u" in text:
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except (UnicodeEncodeError, RecursionError):
+            message = f"{what} holds a string that is not valid Unicode (a lone surrogate)"
+            raise Refused(400, "INVALID_JSON", message) from None
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _operations(value: Any, limit: int) -> GraphQLRequestData | list[GraphQLRequestData]:
+    if not isinstance(value, list):
+        return _operation(value)
+    if not value:
+        raise Refused(400, "BAD_REQUEST", "an empty batch: send at least one operation")
+    if len(value) > limit:
+        raise Refused(
+            400,
+            "BATCH_TOO_LARGE",
+            f"batch of {len(value)} operations exceeds the limit of {limit} "
+            "(GATEWAY_MAX_BATCH_OPERATIONS)",
+        )
+    return [_operation(item) for item in value]
+
+
+def _operation(value: Any) -> GraphQLRequestData:
+    if not isinstance(value, dict):
+        raise Refused(400, "BAD_REQUEST", 'a GraphQL request is a JSON object: {"query": "..."}')
+    query = value.get("query")
+    if query is None:
+        raise Refused(400, "BAD_REQUEST", "the request has no `query`")
+    if not isinstance(query, str):
+        raise Refused(400, "BAD_REQUEST", "`query` must be a string")
+    for key, kind, name in (
+        ("variables", dict, "an object"),
+        ("extensions", dict, "an object"),
+        ("operationName", str, "a string"),
+    ):
+        if value.get(key) is not None and not isinstance(value[key], kind):
+            raise Refused(400, "BAD_REQUEST", f"`{key}` must be {name} or null")
+    return GraphQLRequestData(
+        query=query,
+        variables=value.get("variables"),
+        operation_name=value.get("operationName"),
+        extensions=value.get("extensions"),
+    )
+
+
+async def _supervised(work: Awaitable[T], receive: Receive, timeout: float) -> T:
+    """Run `work`; cancel it on a client disconnect or after `timeout` seconds (0: never)."""
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asyncio.wait(
+            (task, gone), timeout=timeout or None, return_when=asyncio.FIRST_COMPLETED
+        )
+    except asyncio.CancelledError:
+        task.cancel()
+        gone.cancel()
+        raise
+    if task.done():
+        gone.cancel()
+        return task.result()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)  # let it unwind: sessions close
+    if gone.done():
+        raise ClientGone
+    gone.cancel()
+    raise Refused(
+        504,
+        "EXECUTION_TIMEOUT",
+        f"execution exceeded the limit of {timeout:g} seconds (GATEWAY_EXECUTION_TIMEOUT_SECONDS)",
+    )
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Returns once the client has gone (the body is read by now, so nothing else listens).
+    A receive that fails means the connection is broken: gone too."""
+    try:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+    except Exception:
+        return
 
 
 class _GraphQLResponseSender:
@@ -186,10 +472,13 @@ class _GraphQLResponseSender:
 
 
 def _failed_before_execution(body: bytes) -> bool:
-    """No data, or null data with only path-less errors (parse or validation failures)."""
+    """No data, or null data with only path-less errors (parse or validation failures).
+    A batch answers each operation in its own entry: its status stays 200."""
     try:
         payload = json.loads(body)
     except ValueError:
+        return False
+    if not isinstance(payload, dict):
         return False
     if "data" not in payload:
         return True
@@ -205,6 +494,16 @@ class _Asgi:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)
+
+
+def _origin(exc: BaseException) -> str:
+    """Where an exception was raised, as `file:line` (no message: it may quote data)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return "-"
+    return f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}"
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ DEMO_PSEUDONYM_KEY = "demo-pseudonym-key-change-me"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./privacy-gateway.db"
 
 ENVIRONMENTS = ("development", "test", "production")
+# Who may introspect the schema, and who gets "Did you mean ...?" in validation errors.
+AUDIENCES = ("on", "off", "authenticated")
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,20 @@ class Settings:
     max_page_size: int = 100
     graphiql: bool = True
     log_level: str = "INFO"
+    # Query limits (graphql-armor's defaults); 0 turns a limit off.
+    max_query_depth: int = 6
+    max_query_aliases: int = 15
+    max_query_tokens: int = 1000
+    max_field_directives: int = 50
+    max_query_cost: int = 5000
+    list_cost: int = 10
+    max_body_bytes: int = 100_000
+    max_batch_operations: int = 1
+    execution_timeout_seconds: float = 10.0
+    query_cache_size: int = 128
+    # None: "authenticated" in production, "on" elsewhere.
+    introspection: str | None = None
+    field_suggestions: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -55,6 +72,18 @@ class Settings:
             max_page_size=_int(env, "GATEWAY_MAX_PAGE_SIZE", 100),
             graphiql=env.get("GATEWAY_GRAPHIQL", "1") not in ("0", "false", "no"),
             log_level=env.get("GATEWAY_LOG_LEVEL", "INFO").upper(),
+            max_query_depth=_int(env, "GATEWAY_MAX_QUERY_DEPTH", 6),
+            max_query_aliases=_int(env, "GATEWAY_MAX_QUERY_ALIASES", 15),
+            max_query_tokens=_int(env, "GATEWAY_MAX_QUERY_TOKENS", 1000),
+            max_field_directives=_int(env, "GATEWAY_MAX_FIELD_DIRECTIVES", 50),
+            max_query_cost=_int(env, "GATEWAY_MAX_QUERY_COST", 5000),
+            list_cost=_int(env, "GATEWAY_LIST_COST", 10),
+            max_body_bytes=_int(env, "GATEWAY_MAX_BODY_BYTES", 100_000),
+            max_batch_operations=_int(env, "GATEWAY_MAX_BATCH_OPERATIONS", 1),
+            execution_timeout_seconds=_float(env, "GATEWAY_EXECUTION_TIMEOUT_SECONDS", 10.0),
+            query_cache_size=_int(env, "GATEWAY_QUERY_CACHE_SIZE", 128),
+            introspection=env.get("GATEWAY_INTROSPECTION") or None,
+            field_suggestions=env.get("GATEWAY_FIELD_SUGGESTIONS") or None,
         )
         settings.validate()
         return settings
@@ -62,6 +91,11 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def allows(self, audience: str | None, *, anonymous: bool) -> bool:
+        """Whether a viewer gets what `introspection` or `field_suggestions` governs."""
+        value = audience or ("authenticated" if self.env == "production" else "on")
+        return value == "on" or (value == "authenticated" and not anonymous)
 
     def validate(self) -> None:
         if self.env not in ENVIRONMENTS:
@@ -74,6 +108,7 @@ class Settings:
             raise ConfigurationError("GATEWAY_PSEUDONYM_KEY must not be empty")
         if self.mask_memo < 0:
             raise ConfigurationError("GATEWAY_MASK_MEMO must be 0 (no memo) or more")
+        self._validate_limits()
         if self.env == "production":
             if self.jwt_algorithm == "HS256" and self.jwt_secret == DEMO_JWT_SECRET:
                 raise ConfigurationError(
@@ -92,6 +127,37 @@ class Settings:
                 f"GATEWAY_JWT_PUBLIC_KEY_FILE {self.jwt_public_key_file} is not a readable file"
             )
 
+    def _validate_limits(self) -> None:
+        off_or_more = {
+            "GATEWAY_MAX_QUERY_DEPTH": self.max_query_depth,
+            "GATEWAY_MAX_QUERY_ALIASES": self.max_query_aliases,
+            "GATEWAY_MAX_QUERY_TOKENS": self.max_query_tokens,
+            "GATEWAY_MAX_FIELD_DIRECTIVES": self.max_field_directives,
+            "GATEWAY_MAX_QUERY_COST": self.max_query_cost,
+            "GATEWAY_EXECUTION_TIMEOUT_SECONDS": self.execution_timeout_seconds,
+            "GATEWAY_QUERY_CACHE_SIZE": self.query_cache_size,
+        }
+        for name, value in off_or_more.items():
+            if value < 0:
+                raise ConfigurationError(f"{name} must be 0 (off) or more")
+        at_least_one = {
+            "GATEWAY_LIST_COST": self.list_cost,
+            "GATEWAY_MAX_BODY_BYTES": self.max_body_bytes,
+            "GATEWAY_MAX_BATCH_OPERATIONS": self.max_batch_operations,
+        }
+        for name, value in at_least_one.items():
+            if value < 1:
+                raise ConfigurationError(f"{name} must be at least 1")
+        audiences = {
+            "GATEWAY_INTROSPECTION": self.introspection,
+            "GATEWAY_FIELD_SUGGESTIONS": self.field_suggestions,
+        }
+        for name, audience in audiences.items():
+            if audience is not None and audience not in AUDIENCES:
+                raise ConfigurationError(
+                    f"{name} must be one of {', '.join(AUDIENCES)}, got {audience!r}"
+                )
+
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
@@ -101,3 +167,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise ConfigurationError(f"{name} must be a finite number, got {raw!r}")
+    return value

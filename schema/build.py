@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import strawberry
 from graphql import GraphQLError
@@ -57,16 +57,28 @@ class GatewaySchema(strawberry.Schema):
                 logger.info("request error %s at %s", kind, path)
 
 
+class MaskUnexpectedErrors(MaskErrors):
+    """ "Unexpected error." with `extensions.code` INTERNAL_SERVER_ERROR, and nothing else."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": "INTERNAL_SERVER_ERROR"}
+        return masked
+
+
 def build_schema(
-    *, types: Iterable[type] = OBJECT_TYPES, extensions: Iterable[type[SchemaExtension]] = ()
+    *,
+    types: Iterable[type] = OBJECT_TYPES,
+    extensions: Iterable[type[SchemaExtension] | Callable[[], SchemaExtension]] = (),
 ) -> strawberry.Schema:
+    """The schema; the app adds its `QueryGuard` (limits, caches) through `extensions`."""
     check_personal_fields_nullable(types)
     return GatewaySchema(
         query=Query,
         types=list(types),
         extensions=[
             PrivacyReportExtension,
-            lambda: MaskErrors(should_mask_error=_unexpected),
+            lambda: MaskUnexpectedErrors(should_mask_error=_unexpected),
             *extensions,
         ],
     )
@@ -85,5 +97,7 @@ def check_personal_fields_nullable(types: Iterable[type]) -> None:
 
 
 def _unexpected(error: GraphQLError) -> bool:
+    """Masked: any exception but a client's bad input (ours, or graphql-core's own, such as a
+    variable that does not coerce to its type)."""
     original = error.original_error
-    return original is not None and not isinstance(original, InputError)
+    return original is not None and not isinstance(original, InputError | GraphQLError)
