@@ -1,10 +1,18 @@
-"""`privacy-gateway`: run, seed and inspect the gateway. Errors are one line, never a traceback."""
+"""`privacy-gateway`: run, seed and inspect the gateway.
+
+Errors are one line on stderr, `privacy-gateway: error: ...`, never a traceback. Output cut
+short by its reader (`privacy-gateway catalog | head`) ends quietly with status 141, as
+other Unix tools do when SIGPIPE stops them.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
+import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -16,6 +24,9 @@ from gateway.errors import GatewayError
 from gateway.settings import Settings
 
 EXAMPLE_QUERY = "{ me { fullName email orders { id status seller { fullName } } } }"
+PROG = "privacy-gateway"
+DEMO_USERS_DEFAULT = 200
+SIGPIPE_STATUS = 128 + 13
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -24,19 +35,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         result: int = args.run(settings, args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return result
     except GatewayError as exc:
-        print(f"privacy-gateway: error: {exc}", file=sys.stderr)
-        return 1
+        return _fail(str(exc))
+    except OSError as exc:  # unwritable paths, ports in use: the message names the path
+        if isinstance(exc, BrokenPipeError):
+            return _stdout_closed()
+        return _fail(f"{exc.strerror or type(exc).__name__}: {exc.filename or ''}".rstrip(": "))
     except KeyboardInterrupt:
         return 130
 
 
+def _fail(message: str, status: int = 1) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return status
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away: point stdout at devnull so the exit flush is silent."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return SIGPIPE_STATUS
+
+
 class _Parser(argparse.ArgumentParser):
-    """Bad arguments are one line on stderr (exit 2), not the usage block."""
+    """Bad arguments are one line on stderr (exit 2), not the usage block, with the same
+    `privacy-gateway: error:` prefix as every other error."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{PROG}: error: {message} (see {self.prog} --help)\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,8 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo",
         help="create, migrate and seed a SQLite demo database if missing, then serve",
-        description="Create, migrate and seed a SQLite database if it is not there, then serve "
-        "it; prints the URL, ready tokens and an example query.",
+        description="Create, migrate and seed a SQLite database if it holds no data, then "
+        "serve it; prints the URL, ready tokens and an example query. An existing database "
+        "is served as it is; --fresh recreates it.",
     )
     _serve_args(demo)
     demo.add_argument(
@@ -63,8 +93,14 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--users",
         type=_positive,
-        default=200,
-        help="platform users to generate when seeding (default: %(default)s)",
+        default=None,
+        help=f"platform users to generate when seeding (default: {DEMO_USERS_DEFAULT}); a "
+        "database that already holds another number of users is refused",
+    )
+    demo.add_argument(
+        "--fresh",
+        action="store_true",
+        help="delete the database file first and seed it anew",
     )
     demo.set_defaults(run=_demo)
 
@@ -250,14 +286,40 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
     db: Path = args.db.resolve()
     settings = replace(settings, database_url=f"sqlite+aiosqlite:///{db}")
-    fresh = not db.exists()
+    if args.fresh:
+        _delete_sqlite(db)
     upgrade(settings)
-    if fresh:
+    users = _count_users(db)
+    if users == 0:
+        wanted = args.users or DEMO_USERS_DEFAULT
         print(f"seeding demo data into {db} ...", file=sys.stderr)
-        asyncio.run(seed_database(settings, users=args.users, seed=7, progress=True))
+        asyncio.run(seed_database(settings, users=wanted, seed=7, progress=True))
+    elif args.users is not None and args.users != users:
+        raise GatewayError(
+            f"{db} already holds {users} users, not {args.users}: add --fresh to recreate it, "
+            "or leave out --users to serve it as it is"
+        )
     print(_banner(settings, args.host, args.port), file=sys.stderr)
     _run(settings, args.host, args.port)
     return 0
+
+
+def _delete_sqlite(db: Path) -> None:
+    """Remove a SQLite database and its journal files; refuse any other kind of file."""
+    if not db.exists():
+        return
+    with db.open("rb") as file:
+        header = file.read(16)
+    if header and header != b"SQLite format 3\x00":
+        raise GatewayError(f"{db} is not a SQLite database; --fresh deletes only those")
+    for path in (db, *(db.with_name(db.name + s) for s in ("-wal", "-shm", "-journal"))):
+        path.unlink(missing_ok=True)
+
+
+def _count_users(db: Path) -> int:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        (count,) = conn.execute("SELECT count(*) FROM users").fetchone()
+    return int(count)
 
 
 def _banner(settings: Settings, host: str, port: int) -> str:

@@ -29,7 +29,7 @@ UNREACHABLE_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:1/gateway"
 
 # Every subcommand and the options its --help must describe.
 OPTIONS = {
-    "demo": ["--host", "--port", "--db", "--users"],
+    "demo": ["--host", "--port", "--db", "--users", "--fresh"],
     "serve": ["--host", "--port"],
     "seed": ["--users", "--seed", "--quiet"],
     "token": ["--user", "--employee", "--role", "--ttl"],
@@ -276,3 +276,96 @@ def test_demo_serves_what_its_banner_promises(demo: tuple[int, Path], tmp_path: 
     assert me["fullName"] and me["email"]
     assert me["orders"], "the demo buyer has orders"
     assert "privacy" in result["extensions"]
+
+
+@pytest.mark.parametrize("args", [["catalog"], ["catalog", "--format", "json"], ["export-schema"]])
+def test_a_reader_that_stops_early_gets_no_traceback(args: list[str], tmp_path: Path) -> None:
+    """`privacy-gateway catalog | head`: the reader is gone before the output is written."""
+    process = subprocess.Popen(
+        [*COMMAND, *args], cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # the only reader: every write now fails with EPIPE
+    stderr = process.stderr.read().decode()
+    process.stderr.close()
+    assert process.wait(timeout=60) == 141, stderr
+    assert stderr == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["token", "--user", "x"], ["token", "--employee", "1"], ["bogus"], ["catalog", "--format"]],
+)
+def test_every_error_has_the_same_prefix(args: list[str], tmp_path: Path) -> None:
+    result = cli(*args, cwd=tmp_path)
+    assert_one_line_failure(result, "")
+    assert result.stderr.startswith("privacy-gateway: error: "), result.stderr
+
+
+def _seeded(tmp_path: Path, users: int) -> Path:
+    path = tmp_path / "demo.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    result = cli("seed", "--users", str(users), "--quiet", cwd=tmp_path, GATEWAY_DATABASE_URL=url)
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+def _users(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        count: int = conn.execute("SELECT count(*) FROM users").fetchone()[0]
+    conn.close()
+    return count
+
+
+def test_demo_refuses_other_users_on_an_existing_database(tmp_path: Path) -> None:
+    path = _seeded(tmp_path, 30)
+    before = path.read_bytes()
+    result = cli("demo", "--db", str(path), "--users", "40", "--port", "1", cwd=tmp_path)
+    assert_one_line_failure(result, "already holds 30 users, not 40")
+    assert "--fresh" in result.stderr
+    assert path.read_bytes() == before, "the database is left as it was"
+
+
+def test_demo_fresh_refuses_a_file_that_is_not_sqlite(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a database")
+    result = cli("demo", "--db", str(notes), "--fresh", cwd=tmp_path)
+    assert_one_line_failure(result, "is not a SQLite database")
+    assert notes.read_text() == "not a database"
+
+
+def test_demo_fresh_recreates_the_database(tmp_path: Path) -> None:
+    path = _seeded(tmp_path, 30)
+    port = _free_port()
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [*COMMAND, "demo", "--db", str(path), "--users", "35", "--fresh", "--port", str(port)],
+            cwd=tmp_path,
+            env=_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"demo did not become ready:\n{log.read_text()}")
+            try:  # the pause between polls doubles as a check that it is still alive
+                process.wait(timeout=0.1)
+            except subprocess.TimeoutExpired:
+                continue
+            pytest.fail(f"demo exited with {process.returncode}:\n{log.read_text()}")
+        assert _users(path) == 35
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
