@@ -327,12 +327,25 @@ class QueryGuard:
             (*rules, MaybeNullValidationRule, OneOfInputValidationRule),
             hide_suggestions=hide_suggestions,
         )
-        for error in errors:
-            if not error.extensions or "code" not in error.extensions:
-                error.extensions = {**(error.extensions or {}), "code": "GRAPHQL_VALIDATION_FAILED"}
+        errors = [_coded(error) for error in errors]
         if query is not None:
             self.validations.put(key, list(errors))
         return errors
+
+
+def _coded(error: GraphQLError) -> GraphQLError:
+    """A validation error with a code. One that wraps an exception (a literal that a scalar
+    could not read, such as an Int of 5,000 digits: int() refuses) quotes the literal and
+    would be masked as unexpected: it becomes a plain refusal at the same place."""
+    if error.original_error is not None and not isinstance(error.original_error, GraphQLError):
+        return refusal(
+            "a value in the query cannot be read as its type",
+            "GRAPHQL_VALIDATION_FAILED",
+            error.nodes,
+        )
+    if not error.extensions or "code" not in error.extensions:
+        error.extensions = {**(error.extensions or {}), "code": "GRAPHQL_VALIDATION_FAILED"}
+    return error
 
 
 def _exceeded(s: Settings, m: Measure, node: OperationDefinitionNode) -> Iterator[GraphQLError]:

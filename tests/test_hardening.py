@@ -240,6 +240,12 @@ async def test_refusals_in_resolvers_carry_codes(http: httpx.AsyncClient, db: Da
     assert codes(syntax) == ["GRAPHQL_PARSE_FAILED"]
     variables = await post(http, "query($n: Int!) { products(first: $n) { nodes { id } } }", **auth)
     assert codes(variables) == ["BAD_USER_INPUT"]
+    for digits, says in ((20, "non 32-bit"), (5000, "cannot be read as its type")):
+        query = f"{{ products(first: {'9' * digits}) {{ nodes {{ id }} }} }}"
+        body = await post(http, query, **auth)  # int() refuses more than 4300 digits
+        assert body["data"] is None
+        assert codes(body) == ["GRAPHQL_VALIDATION_FAILED"], body
+        assert says in body["errors"][0]["message"]
 
 
 async def test_unexpected_errors_are_masked_with_a_code(
