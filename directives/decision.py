@@ -35,6 +35,8 @@ class Reason(StrEnum):
     ROLE_NOT_PERMITTED = "ROLE_NOT_PERMITTED"
     PSEUDONYMISED = "PSEUDONYMISED"
     RETENTION_ONLY = "RETENTION_ONLY"
+    # Hidden for a reason the viewer may not learn (the subject's deletion or consent state).
+    NOT_PERMITTED = "NOT_PERMITTED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,19 @@ class Decision:
         if self.action is not Action.MASK:
             return None
         return self.strategy or field_strategy
+
+
+# Reasons that say where a subject stands with their privacy choices: only the subject and
+# staff whose purpose needs the state may read them (DESIGN 4, "states and reasons").
+STATE_REASONS = frozenset(
+    {
+        Reason.CONSENT_WITHDRAWN,
+        Reason.ERASURE_PENDING,
+        Reason.ERASED,
+        Reason.RETAINED_RECORD,
+        Reason.RETENTION_ONLY,
+    }
+)
 
 
 def show(reason: Reason) -> Decision:

@@ -6,7 +6,8 @@
    nothing (ROLE_NOT_PERMITTED, Art. 3.2); a platform user other than SELF
    naming anything but FULFILLMENT gets nothing (PURPOSE_NOT_PERMITTED); a
    consent-based purpose (ANALYTICS) gets nothing of a subject who withdrew
-   consent (CONSENT_WITHDRAWN). SELF passes whatever purpose it names.
+   consent (CONSENT_WITHDRAWN), nor of one pending erasure or erased: their consent
+   ended with the request. SELF passes whatever purpose it names.
 2. Base. SELF sees all of their own data (Art. 4.1); employees get their
    (role, purpose) table; platform users their relationship's table.
 3. Deletion state, which only ever narrows the base: the stricter decision
@@ -22,6 +23,10 @@
      DPO/LEGAL still read name, billing, card, tax id and company address;
      everyone else gets RETENTION_ONLY. PURGED means the 5-year hold has
      expired, so `retained` unlocks nothing any more.
+4. Reasons. A subject's state is personal data: only SELF and the staff in
+   `state_aware` read a state's reason. For everyone else, a decision the state
+   changed reads NOT_PERMITTED, and one it did not change keeps the reason it has
+   for an active, consenting subject: the reason says nothing the value does not.
 
 Where DESIGN is silent: counterparties see the email masked (messaging goes
 through the platform) and the account creation date as a month; a company's
@@ -99,6 +104,7 @@ class Policy:
     legal_hold: Mapping[Category, frozenset[tuple[Role, Purpose]]]
     retention_only: Mapping[Category, Decision]
     legal_hold_states: frozenset[DeletionState] = rules.LEGAL_HOLD_STATES
+    state_aware: frozenset[tuple[Role, Purpose]] = rules.STATE_AWARE
     role_purposes: Mapping[Role, frozenset[Purpose]] = field(default_factory=lambda: ROLE_PURPOSES)
     purpose_basis: Mapping[Purpose, LawfulBasis] = field(default_factory=lambda: PURPOSE_BASIS)
     platform_purposes: frozenset[Purpose] = frozenset({Purpose.FULFILLMENT})
@@ -128,6 +134,23 @@ class Policy:
         state: SubjectState,
         *,
         retained: bool = False,
+    ) -> Decision:
+        decision = self._decide(audience, category, state, retained)
+        if state == ACTIVE_CONSENTING or self.knows_state(audience):
+            return decision
+        baseline = self._decide(audience, category, ACTIVE_CONSENTING, retained)
+        if (decision.action, decision.strategy) == (baseline.action, baseline.strategy):
+            return baseline
+        return Decision(decision.action, Reason.NOT_PERMITTED, decision.strategy)
+
+    def knows_state(self, audience: Audience) -> bool:
+        """Whether the audience may learn a subject's deletion and consent state."""
+        if audience.relationship is Relationship.SELF:
+            return True
+        return audience.role is not None and (audience.role, audience.purpose) in self.state_aware
+
+    def _decide(
+        self, audience: Audience, category: Category, state: SubjectState, retained: bool
     ) -> Decision:
         if audience.relationship is Relationship.SELF:
             base = show(Reason.SELF)
@@ -180,9 +203,13 @@ class Policy:
                 return strip(Reason.ROLE_NOT_PERMITTED)
         elif audience.purpose not in self.platform_purposes:
             return strip(Reason.PURPOSE_NOT_PERMITTED)
-        consent_based = self.purpose_basis[audience.purpose] is LawfulBasis.CONSENT
-        if consent_based and not state.analytics_consent:
-            return strip(Reason.CONSENT_WITHDRAWN)
+        if self.purpose_basis[audience.purpose] is LawfulBasis.CONSENT:
+            if not state.analytics_consent:
+                return strip(Reason.CONSENT_WITHDRAWN)
+            if state.deletion is DeletionState.ERASURE_PENDING:
+                return strip(Reason.ERASURE_PENDING)
+            if state.deletion in _ERASED_STATES:
+                return strip(Reason.ERASED)
         return None
 
 
@@ -205,7 +232,8 @@ def _stricter(by_state: Decision | None, base: Decision) -> Decision:
 
 
 DEFAULT_POLICY = Policy(
-    version="2026-11-25.2",  # .2: address masks keep each field's own strategy
+    # 2026-12-01.1: links and states decided like fields; reasons never reveal a state.
+    version="2026-12-01.1",
     relationship_rules=rules.RELATIONSHIP_RULES,
     role_rules=rules.ROLE_RULES,
     pending_overlays=rules.PENDING_OVERLAYS,

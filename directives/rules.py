@@ -42,6 +42,12 @@ COUNTERPARTY = _table(
     COMPANY_IDENTITY_TAX_ID=show(R.FULFILLMENT_NEEDS),
     COMPANY_CONTACT_PERSON=show(R.FULFILLMENT_NEEDS),
     COMPANY_CONTACT_ADDRESS=show(R.FULFILLMENT_NEEDS),
+    USER_COMMERCE_PARTY=show(R.FULFILLMENT_NEEDS),
+    USER_LISTING_OWNER=show(R.PUBLIC_PROFILE),
+    # Membership follows the contact person: a company's member list names its contact.
+    USER_COMPANY_MEMBERSHIP=show(R.FULFILLMENT_NEEDS),
+    USER_CONVERSATION_PARTICIPATION=show(R.CONVERSATION),
+    USER_PRIVACY_STATE=strip(R.NOT_PERMITTED),
 )
 
 FORMER_COUNTERPARTY = _table(
@@ -54,6 +60,10 @@ FORMER_COUNTERPARTY = _table(
     USER_MESSAGE_CONTENT=show(R.CONVERSATION),
     COMPANY_IDENTITY_TAX_ID=show(R.ORDER_HISTORY),
     COMPANY_CONTACT_ADDRESS=show(R.ORDER_HISTORY),
+    USER_COMMERCE_PARTY=show(R.ORDER_HISTORY),
+    USER_LISTING_OWNER=show(R.PUBLIC_PROFILE),
+    USER_CONVERSATION_PARTICIPATION=show(R.CONVERSATION),
+    USER_PRIVACY_STATE=strip(R.NOT_PERMITTED),
 )
 
 PARTICIPANT = _table(
@@ -66,6 +76,9 @@ PARTICIPANT = _table(
     USER_MESSAGE_CONTENT=show(R.CONVERSATION),
     COMPANY_IDENTITY_TAX_ID=show(R.PUBLIC_REGISTER),
     COMPANY_CONTACT_ADDRESS=mask(R.PUBLIC_PROFILE),
+    USER_LISTING_OWNER=show(R.PUBLIC_PROFILE),
+    USER_CONVERSATION_PARTICIPATION=show(R.CONVERSATION),
+    USER_PRIVACY_STATE=strip(R.NOT_PERMITTED),
 )
 
 PUBLIC = _table(
@@ -76,6 +89,8 @@ PUBLIC = _table(
     USER_UGC_CONTENT=show(R.PUBLIC_PROFILE),
     COMPANY_IDENTITY_TAX_ID=show(R.PUBLIC_REGISTER),
     COMPANY_CONTACT_ADDRESS=mask(R.PUBLIC_PROFILE),
+    USER_LISTING_OWNER=show(R.PUBLIC_PROFILE),
+    USER_PRIVACY_STATE=strip(R.NOT_PERMITTED),
 )
 
 _OK = show(R.ROLE_PURPOSE_PERMITS)
@@ -107,6 +122,10 @@ FINANCE = _table(
     COMPANY_IDENTITY_TAX_ID=_OK,
     COMPANY_CONTACT_PERSON=_OK,
     COMPANY_CONTACT_ADDRESS=_OK,
+    USER_COMMERCE_PARTY=_OK,
+    USER_LISTING_OWNER=_OK,
+    USER_COMPANY_MEMBERSHIP=_OK,
+    USER_PRIVACY_STATE=_OK,  # retained records and holds depend on it
 )
 
 ANALYST = _table(
@@ -121,6 +140,9 @@ ANALYST = _table(
     USER_MESSAGE_AUTHORSHIP=_PSN,
     COMPANY_CONTACT_PERSON=_PSN,
     COMPANY_CONTACT_ADDRESS=_AREA,
+    USER_COMMERCE_PARTY=_PSN,
+    USER_LISTING_OWNER=_PSN,
+    USER_COMPANY_MEMBERSHIP=_PSN,
 )
 
 SECURITY = _table(
@@ -155,12 +177,29 @@ ROLE_RULES: Mapping[tuple[Role, Purpose], Table] = MappingProxyType(
     }
 )
 
+# Who may learn where a subject stands (pending erasure, consent withdrawn, records kept
+# after erasure): besides the subject, staff whose purpose handles it. Everyone else reads
+# NOT_PERMITTED wherever the state changes what they get, and never a state's reason.
+STATE_AWARE: frozenset[tuple[Role, Purpose]] = frozenset(
+    {
+        (Role.SUPPORT, Purpose.SUPPORT),
+        (Role.SUPPORT, Purpose.FULFILLMENT),
+        (Role.FINANCE, Purpose.BILLING),
+        (Role.DPO, Purpose.LEGAL),
+        (Role.DPO, Purpose.SUPPORT),
+        (Role.SECURITY, Purpose.SECURITY),
+        (Role.SECURITY, Purpose.LEGAL),
+    }
+)
+
 # Restriction of processing while an erasure request is open (Art. 6.4).
 # An overlay only narrows: where the base decision is stricter, it stands.
 _RESTRICTED = _table(
     strip(R.ERASURE_PENDING),
     USER_IDENTITY_NAME=mask(R.ERASURE_PENDING, S.TOMBSTONE),
     USER_MESSAGE_AUTHORSHIP=mask(R.ERASURE_PENDING, S.TOMBSTONE),
+    # Order history keeps the order; the other party reads as a deleted user.
+    USER_COMMERCE_PARTY=mask(R.ERASURE_PENDING, S.TOMBSTONE),
 )
 _RESTRICTED_KEEPING_MESSAGES: Table = MappingProxyType(
     {c: d for c, d in _RESTRICTED.items() if c is not C.USER_MESSAGE_CONTENT}
@@ -179,19 +218,26 @@ PENDING_OVERLAYS: Mapping[Relationship | Role, Table] = MappingProxyType(
     }
 )
 
+# Erasure deletes UGC (no authorship is left to show) and detaches chat senders and
+# participants (a message keeps the "Deleted user" name, no link to a profile).
 ERASED = _table(
     strip(R.ERASED),
     USER_IDENTITY_NAME=mask(R.ERASED, S.TOMBSTONE),
-    USER_UGC_AUTHORSHIP=mask(R.ERASED, S.TOMBSTONE),
     USER_MESSAGE_AUTHORSHIP=mask(R.ERASED, S.TOMBSTONE),
 )
 # Message bodies stay visible to the other participants (Art. 6.4).
 _BODIES_STAY = _table(USER_MESSAGE_CONTENT=show(R.CONVERSATION))
+# The staff who handle erasure and retained records still read that a subject is erased.
+_STATE_STAYS = _table(USER_PRIVACY_STATE=show(R.ROLE_PURPOSE_PERMITS))
 ERASED_OVERRIDES: Mapping[Relationship | Role, Table] = MappingProxyType(
     {
         Relationship.COUNTERPARTY: _BODIES_STAY,
         Relationship.FORMER_COUNTERPARTY: _BODIES_STAY,
         Relationship.PARTICIPANT: _BODIES_STAY,
+        Role.SUPPORT: _STATE_STAYS,
+        Role.FINANCE: _STATE_STAYS,
+        Role.DPO: _STATE_STAYS,
+        Role.SECURITY: _STATE_STAYS,
     }
 )
 
@@ -204,6 +250,7 @@ LEGAL_HOLD: Mapping[C, frozenset[tuple[Role, Purpose]]] = MappingProxyType(
         C.USER_FINANCIAL_INSTRUMENT: _HOLDERS,
         C.COMPANY_IDENTITY_TAX_ID: _HOLDERS,
         C.COMPANY_CONTACT_ADDRESS: _HOLDERS,
+        C.USER_COMMERCE_PARTY: _HOLDERS,
     }
 )
 # Once PURGED the hold has expired: nothing is retained any more.
@@ -211,6 +258,8 @@ LEGAL_HOLD_STATES = frozenset({DeletionState.ERASED})
 RETENTION_ONLY = _table(
     strip(R.RETENTION_ONLY),
     USER_IDENTITY_NAME=mask(R.RETENTION_ONLY, S.TOMBSTONE),
+    # A retained order still names its parties, as deleted users.
+    USER_COMMERCE_PARTY=mask(R.RETENTION_ONLY, S.TOMBSTONE),
 )
 
 # The strategy a field of each category should declare in the SDL.
@@ -230,5 +279,12 @@ SUGGESTED_STRATEGY: Mapping[C, Strategy] = MappingProxyType(
         C.COMPANY_IDENTITY_TAX_ID: S.PARTIAL,
         C.COMPANY_CONTACT_PERSON: S.NAME,
         C.COMPANY_CONTACT_ADDRESS: S.GENERALIZE,
+        # Links: a masked link leads to a person who masks themself (a pseudonym, a
+        # tombstone); the link's own strategy is never applied to a value.
+        C.USER_COMMERCE_PARTY: S.TOMBSTONE,
+        C.USER_LISTING_OWNER: S.TOMBSTONE,
+        C.USER_COMPANY_MEMBERSHIP: S.TOMBSTONE,
+        C.USER_CONVERSATION_PARTICIPATION: S.TOMBSTONE,
+        C.USER_PRIVACY_STATE: S.REDACT,
     }
 )

@@ -1,8 +1,10 @@
 """SDL directives that tag personal fields and retained types.
 
-`@personal(category, subject, strategy)` marks a field; `@retained(basis,
-years)` marks a type kept under legal hold. The Python enums are registered
-as GraphQL enums here, so their member names are what the SDL prints.
+`@personal(category, subject, strategy)` marks a field, a link to a person or an edge
+from a person to their records; `@personalRecord` marks a type that is wholly its
+subject's data; `@retained(basis, years)` marks a type kept under legal hold. The
+Python enums are registered as GraphQL enums here, so their member names are what the
+SDL prints.
 """
 
 from __future__ import annotations
@@ -31,6 +33,19 @@ class Personal:
     # None means the object's own subject.
     subject: str | None = None
     strategy: Strategy = Strategy.REDACT
+
+
+# The `subject` of a list of people (a company's members, a chat's participants): each
+# listed person's own decision says whether they are listed.
+EACH = "each"
+
+
+@strawberry.schema_directive(
+    locations=[Location.OBJECT],
+    description="Wholly its subject's data: not found by a viewer who may see none of it.",
+)
+class PersonalRecord:
+    pass
 
 
 @strawberry.schema_directive(
@@ -65,3 +80,9 @@ def retained(type_class: Any) -> Retained | None:
         if isinstance(directive, Retained):
             return directive
     return None
+
+
+def is_personal_record(type_class: Any) -> bool:
+    """Whether a strawberry type carries `@personalRecord`."""
+    directives = type_class.__strawberry_definition__.directives or ()
+    return any(isinstance(directive, PersonalRecord) for directive in directives)

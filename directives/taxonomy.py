@@ -28,6 +28,14 @@ class Category(StrEnum):
     COMPANY_IDENTITY_TAX_ID = "company.identity.tax_id"
     COMPANY_CONTACT_PERSON = "company.contact.person"
     COMPANY_CONTACT_ADDRESS = "company.contact.address"
+    # Links and states are personal data too (DESIGN 4): that X bought, sold, carried or
+    # paid for an order; offers a product; belongs to a company; takes part in a chat; and
+    # where X stands with their privacy choices.
+    USER_COMMERCE_PARTY = "user.commerce.party"
+    USER_LISTING_OWNER = "user.listing.owner"
+    USER_COMPANY_MEMBERSHIP = "user.company.membership"
+    USER_CONVERSATION_PARTICIPATION = "user.conversation.participation"
+    USER_PRIVACY_STATE = "user.privacy.state"
 
     @property
     def domain(self) -> str:

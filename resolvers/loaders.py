@@ -8,7 +8,7 @@ from functools import cached_property
 from typing import Any, Generic, TypeVar
 
 from aiodataloader import DataLoader
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -80,6 +80,36 @@ class ParticipantsByConversation(DataLoader[int, list[int]]):
         return [grouped.get(key, []) for key in keys]
 
 
+class RatingsByProduct(DataLoader[int, list[tuple[int, int, int]]]):
+    """Per product, (author id, number of reviews, sum of ratings) for each author: what a
+    rating average is made of, grouped so a viewer's hidden reviews can be left out."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        super().__init__()
+        self._sessions = sessions
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[list[tuple[int, int, int]]]:
+        review = m.Review
+        async with self._sessions() as session:
+            rows = (
+                await session.execute(
+                    select(
+                        review.product_id,
+                        review.author_id,
+                        func.count(),
+                        func.sum(review.rating),
+                    )
+                    .where(review.product_id.in_(keys))
+                    .group_by(review.product_id, review.author_id)
+                    .order_by(review.product_id, review.author_id)
+                )
+            ).all()
+        grouped: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
+        for product_id, author_id, count, total in rows:
+            grouped[product_id].append((author_id, int(count), int(total)))
+        return [grouped.get(key, []) for key in keys]
+
+
 class Loaders:
     """Every loader of one request, created on first use."""
 
@@ -120,6 +150,7 @@ class Loaders:
     participants_by_conversation = cached_property(
         lambda self: ParticipantsByConversation(self.sessions)
     )
+    ratings_by_product = cached_property(lambda self: RatingsByProduct(self.sessions))
     conversation_ids_by_user = cached_property(
         lambda self: self._by(m.ConversationParticipant.user_id)
     )

@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, false, or_, select, true
 
-from directives.taxonomy import Role
+from directives.policy import Audience
+from directives.taxonomy import Relationship, Role
 from gateway.db import models as m
 from resolvers.viewer import Viewer
 
@@ -25,6 +26,30 @@ ROLE_ENTITIES: dict[Role, frozenset[str]] = {
     Role.SECURITY: PUBLIC_ENTITIES
     | {"Order", "Shipment", "Payment", "Invoice", "Conversation", "Address"},
 }
+
+
+# Rows a platform user reaches through what they share with a data subject (the
+# relationship classes of the policy); SELF reaches all of their own.
+_SHARED_ENTITIES: dict[Relationship, frozenset[str]] = {
+    Relationship.COUNTERPARTY: PUBLIC_ENTITIES
+    | {"Order", "Shipment", "Payment", "Invoice", "Conversation"},
+    Relationship.FORMER_COUNTERPARTY: PUBLIC_ENTITIES
+    | {"Order", "Shipment", "Payment", "Invoice", "Conversation"},
+    Relationship.PARTICIPANT: PUBLIC_ENTITIES | {"Conversation"},
+    Relationship.PUBLIC: PUBLIC_ENTITIES,
+}
+# Types whose rows are reached through another entity's visibility.
+ENTITY_OF = {"Message": "Conversation", "OrderItem": "Order"}
+
+
+def audience_sees(audience: Audience, entity: str) -> bool:
+    """Whether a viewer class can reach any row of `entity` belonging to a subject: the
+    class-level form of the row rules below (for `redactionStatus`)."""
+    if audience.role is not None:
+        return entity in ROLE_ENTITIES[audience.role]
+    if audience.relationship is Relationship.SELF:
+        return True
+    return entity in _SHARED_ENTITIES[audience.relationship]
 
 
 def employee_covers(viewer: Viewer, entity: str) -> bool:

@@ -11,7 +11,7 @@ from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types import ExecutionContext
 from strawberry.types.base import StrawberryOptional
 
-from directives.sdl import Personal
+from directives.sdl import EACH, Personal
 from resolvers.errors import InputError
 from schema.extension import PrivacyReportExtension
 from schema.privacy import SchemaPrivacyError
@@ -85,10 +85,13 @@ def build_schema(
 
 
 def check_personal_fields_nullable(types: Iterable[type]) -> None:
-    """Policy can strip any personal field, so each must be nullable in the SDL."""
+    """Policy can strip any personal field, so each must be nullable in the SDL (a list of
+    people, `subject: each`, is never stripped whole: each person is listed or not)."""
     for cls in types:
         for field in cls.__strawberry_definition__.fields:  # type: ignore[attr-defined]
-            is_personal = any(isinstance(d, Personal) for d in field.directives)
+            is_personal = any(
+                isinstance(d, Personal) and d.subject != EACH for d in field.directives
+            )
             if is_personal and not isinstance(field.type, StrawberryOptional):
                 raise SchemaPrivacyError(
                     f"{cls.__name__}.{field.python_name} is @personal but not nullable: policy "

@@ -10,10 +10,12 @@ from typing import Any
 
 from graphql import GraphQLObjectType
 
-from directives.decision import Action
-from directives.policy import Audience, Policy, SubjectState
-from directives.sdl import Personal, Retained
+from directives.decision import Action, Reason
+from directives.policy import Audience, Policy, SubjectState, audiences
+from directives.sdl import Personal, Retained, is_personal_record, retained
 from directives.taxonomy import Category, LawfulBasis
+from resolvers import visibility
+from schema.privacy import Kind, PersonalField, outcome, personal_fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,16 +113,75 @@ def as_json(entries: list[CatalogEntry]) -> list[dict[str, Any]]:
 def outcomes(
     schema: Any, policy: Policy, state: SubjectState
 ) -> list[tuple[str, str, Category, list[tuple[Audience, Action, str]]]]:
-    """For one subject's state: each personal field and what every viewer class would get."""
+    """For one subject's state: each personal field and what every viewer class gets.
+
+    Built from what shapes real answers: the rows a viewer class may reach at all
+    (`visibility.audience_sees`), the policy's decision, and `outcome()`, which turns a
+    mask that produces nothing into the STRIP it is. A `@personalRecord` of which a class
+    may see nothing is not found, so every field of it is STRIP for that class.
+    """
+    everyone = audiences()
     result = []
-    for type_name, field_name, personal, kept in personal_data(schema):
-        explained = policy.explain(personal.category, state, retained=kept is not None)
-        result.append(
-            (
-                type_name,
-                field_name,
-                personal.category,
-                [(a, d.action, d.reason.value) for a, d in explained],
+    for type_name, cls, fields, kept in _personal_types(schema):
+        entity = visibility.ENTITY_OF.get(type_name, type_name)
+        decided = {
+            field.attr: [
+                _outcome(policy, audience, field, state, kept, entity) for audience in everyone
+            ]
+            for field in fields
+        }
+        if is_personal_record(cls):
+            whole = [f for f in fields if f.kind is not Kind.EACH]
+            for index in range(len(everyone)):
+                if all(decided[f.attr][index][0] is Action.STRIP for f in whole):
+                    for f in fields:
+                        decided[f.attr][index] = (Action.STRIP, decided[f.attr][index][1])
+        for field in fields:
+            result.append(
+                (
+                    type_name,
+                    field.name,
+                    field.category,
+                    [
+                        (audience, action, reason.value)
+                        for audience, (action, reason) in zip(
+                            everyone, decided[field.attr], strict=True
+                        )
+                    ],
+                )
             )
-        )
     return result
+
+
+def _outcome(
+    policy: Policy,
+    audience: Audience,
+    field: PersonalField,
+    state: SubjectState,
+    retained: bool,
+    entity: str,
+) -> tuple[Action, Reason]:
+    if not visibility.audience_sees(audience, entity):
+        reason = Reason.NOT_COUNTERPARTY if audience.role is None else Reason.ROLE_NOT_PERMITTED
+        return Action.STRIP, reason
+    decision = policy.decide(audience, field.category, state, retained=field.retained(retained))
+    action, reason, _ = outcome(decision, field)
+    return action, reason
+
+
+def _personal_types(
+    schema: Any,
+) -> list[tuple[str, type, tuple[PersonalField, ...], bool]]:
+    """(GraphQL name, strawberry class, personal fields, retained) per type with any."""
+    found = []
+    for name, gql_type in sorted(schema._schema.type_map.items()):
+        if not isinstance(gql_type, GraphQLObjectType) or name.startswith("__"):
+            continue
+        definition = (gql_type.extensions or {}).get("strawberry-definition")
+        cls = getattr(definition, "origin", None)
+        if cls is None:
+            continue
+        fields = personal_fields(cls)
+        if fields:
+            found.append((name, cls, fields, retained(cls) is not None))
+    return found

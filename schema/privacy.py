@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import cache
 from operator import attrgetter
 from typing import Any, TypeVar
@@ -18,11 +19,15 @@ from typing import Any, TypeVar
 from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
 from graphql.pyutils import Path as GraphQLPath
 from strawberry.types import Info
+from strawberry.types.base import StrawberryList, StrawberryOptional
+from strawberry.types.lazy_type import LazyType
 
-from directives.decision import Action, Reason
+from directives.decision import Action, Decision, Reason
 from directives.masking import Mask, Strategy
 from directives.report import Path, RedactionReport
+from directives.sdl import EACH, is_personal_record
 from directives.sdl import personal_fields as sdl_personal_fields
+from directives.sdl import retained as sdl_retained
 from directives.taxonomy import Category
 from resolvers.context import Context
 from resolvers.privacy import PrivacyScope, SubjectView
@@ -32,14 +37,31 @@ _redactions = attrgetter("redactions")
 Redaction = tuple[str, Action, Reason]
 
 
+class Kind(StrEnum):
+    VALUE = "VALUE"  # a plain field holding the value: shown, masked or stripped (null)
+    LINK = "LINK"  # a resolver field to a person or from a person to their records: null
+    EACH = "EACH"  # a list of people, each listed or not by their own decision
+
+
 @dataclass(frozen=True, slots=True)
 class PersonalField:
-    attr: str  # the Python attribute holding the value; a link field holds the linked id
+    attr: str  # the Python attribute (a value) or resolver name (a link)
     name: str  # the GraphQL field name
     category: Category
     subject: str | None
     strategy: Strategy
-    is_link: bool
+    kind: Kind
+    # An edge to records kept under legal hold (a person's orders) is decided as those
+    # records are, whatever the type it hangs off: `order.buyer` and `user.orders` agree.
+    to_retained: bool = False
+
+    def retained(self, holder_retained: bool) -> bool:
+        """The retention a decision on this field is taken under."""
+        return holder_retained or self.to_retained
+
+    @property
+    def is_link(self) -> bool:
+        return self.kind is not Kind.VALUE
 
 
 class SchemaPrivacyError(Exception):
@@ -50,24 +72,60 @@ class SchemaPrivacyError(Exception):
 def personal_fields(cls: type) -> tuple[PersonalField, ...]:
     """The `@personal` fields of a strawberry type, read from its directives once.
 
-    A field with a resolver is a link to a person; its value lives in `<name>_id`.
+    A field with a resolver is a link (to a person, or from a person to their records);
+    one whose subject is `each` lists people who each decide for themselves.
     """
-    links = {
-        field.python_name
-        for field in cls.__strawberry_definition__.fields  # type: ignore[attr-defined]
-        if field.base_resolver is not None
-    }
+    definition = cls.__strawberry_definition__  # type: ignore[attr-defined]
+    links = {field.python_name for field in definition.fields if field.base_resolver is not None}
+    kept = {field.python_name: _lists_retained(field.type) for field in definition.fields}
     return tuple(
         PersonalField(
-            attr=f"{python_name}_id" if python_name in links else python_name,
+            attr=python_name,
             name=graphql_name,
             category=directive.category,
-            subject=directive.subject,
+            subject=None if directive.subject == EACH else directive.subject,
             strategy=directive.strategy,
-            is_link=python_name in links,
+            kind=(
+                Kind.EACH
+                if directive.subject == EACH
+                else Kind.LINK
+                if python_name in links
+                else Kind.VALUE
+            ),
+            to_retained=kept.get(python_name, False),
         )
         for python_name, graphql_name, directive in sdl_personal_fields(cls)
     )
+
+
+def _lists_retained(field_type: Any) -> bool:
+    """Whether a field's type is a list of a `@retained` type (an edge to held records)."""
+    while isinstance(field_type, StrawberryOptional):
+        field_type = field_type.of_type
+    if not isinstance(field_type, StrawberryList):
+        return False
+    item = field_type.of_type
+    if isinstance(item, LazyType):
+        item = item.resolve_type()
+    return hasattr(item, "__strawberry_definition__") and sdl_retained(item) is not None
+
+
+def outcome(decision: Decision, field: PersonalField) -> tuple[Action, Reason, Strategy | None]:
+    """What a field really gets under a decision: a mask that produces nothing (REDACT) is
+    a STRIP, and a masked link leads to an object that masks itself (no strategy here).
+
+    Projection and `redactionStatus` both go through here, so what the status claims is
+    what answers carry.
+    """
+    action = decision.action
+    if action is Action.MASK:
+        if field.kind is not Kind.VALUE:
+            return action, decision.reason, None
+        strategy = decision.strategy or field.strategy
+        if strategy is Strategy.REDACT:
+            return Action.STRIP, decision.reason, None
+        return action, decision.reason, strategy
+    return action, decision.reason, None
 
 
 def project(
@@ -82,13 +140,15 @@ def project(
 
     `views[i]` is how the viewer stands towards row i's data subject: a SubjectView for a
     type whose personal fields are all one person's, else a mapping subject -> view.
-    Rows whose subjects the viewer stands towards alike share one plan and its masks.
+    Rows whose subjects the viewer stands towards alike share one plan and its masks. A
+    `@personalRecord` of which the viewer may see nothing is left out: not found.
     """
     scope = ctx.privacy
     if not scope.enforce:
         objects = [cls(**values) for values in rows]
         for obj in objects:
             obj.redactions = ()  # type: ignore[attr-defined]
+            obj.withheld = _NOTHING  # type: ignore[attr-defined]
         return objects
     objects = []
     plans = scope.plans.get((cls, retained))
@@ -106,20 +166,29 @@ def project(
         if plan is None:
             by_subject = {subjects[0]: view} if isinstance(view, SubjectView) else view
             plan = plans[key] = _plan(scope, cls, by_subject, retained)
+        if plan.absent:
+            continue
         for attr, mask in plan.masks:
             values[attr] = mask(values[attr])
         obj = cls(**values)
         obj.redactions = plan.redactions  # type: ignore[attr-defined]
+        obj.withheld = plan.withheld  # type: ignore[attr-defined]
         objects.append(obj)
     return objects
+
+
+_NOTHING: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
     """What projection hides of one type for subjects the viewer stands towards alike:
-    a mask per hidden attribute (STRIP masks to None), and what the report says of it."""
+    a mask per hidden value (STRIP masks to None), the links withheld (their resolvers
+    answer null), whether the record is not found at all, and what the report says."""
 
     masks: tuple[tuple[str, Mask], ...]
+    withheld: frozenset[str]
+    absent: bool
     redactions: tuple[Redaction, ...]
 
 
@@ -127,17 +196,71 @@ def _plan(
     scope: PrivacyScope, cls: type, views: Mapping[str | None, SubjectView], retained: bool
 ) -> _Plan:
     masks: list[tuple[str, Mask]] = []
+    withheld: set[str] = set()
     redactions: list[Redaction] = []
+    decided = stripped = 0
     for field in personal_fields(cls):
-        decision = scope.decide(views[field.subject], field.category, retained)
-        if decision.action is Action.SHOW:
+        if field.kind is Kind.EACH:
             continue
-        redactions.append((field.name, decision.action, decision.reason))
-        if decision.action is Action.STRIP:
-            masks.append((field.attr, _stripped))
-        elif not field.is_link:  # a masked link still leads to an object that masks itself
-            masks.append((field.attr, _mask(scope, decision.strategy or field.strategy)))
-    return _Plan(tuple(masks), tuple(redactions))
+        decided += 1
+        action, reason, strategy = outcome(
+            scope.decide(views[field.subject], field.category, field.retained(retained)), field
+        )
+        if action is Action.SHOW:
+            continue
+        redactions.append((field.name, action, reason))
+        if action is Action.STRIP:
+            stripped += 1
+            if field.kind is Kind.LINK:
+                withheld.add(field.attr)
+            else:
+                masks.append((field.attr, _stripped))
+        elif field.kind is Kind.VALUE:
+            assert strategy is not None
+            masks.append((field.attr, _mask(scope, strategy)))
+    absent = bool(decided) and stripped == decided and is_personal_record(cls)
+    return _Plan(tuple(masks), frozenset(withheld), absent, tuple(redactions))
+
+
+def found(ctx: Context, cls: type, views: Sequence[SubjectView]) -> list[bool]:
+    """Whether the viewer finds a one-subject record of `cls` for each subject view: the
+    plan projection would use, so a count over records agrees with the records listed."""
+    scope = ctx.privacy
+    if not scope.enforce:
+        return [True] * len(views)
+    plans = scope.plans.get((cls, False))
+    if plans is None:
+        plans = scope.plans[(cls, False)] = {}
+    subject = _subjects(cls)[0]
+    result = []
+    for view in views:
+        plan = plans.get(view.stance)
+        if plan is None:
+            plan = plans[view.stance] = _plan(scope, cls, {subject: view}, False)
+        result.append(not plan.absent)
+    return result
+
+
+async def parties(
+    ctx: Context, rows: Sequence[Any], **columns: str
+) -> list[dict[str | None, SubjectView]]:
+    """The views of a record's several subjects, `subject=row attribute naming them`, all
+    looked up at once: [{"buyer": view, "seller": view}, ...] per row."""
+    names = list(columns)
+    ids = [getattr(row, columns[name]) for name in names for row in rows]
+    views = await ctx.privacy.views(ids)
+    count = len(rows)
+    return [
+        {name: views[at * count + index] for at, name in enumerate(names)} for index in range(count)
+    ]
+
+
+def listed(ctx: Context, category: Category, views: Sequence[SubjectView]) -> list[bool]:
+    """For a list of people (`subject: each`): whether each may be listed, by their view."""
+    scope = ctx.privacy
+    if not scope.enforce:
+        return [True] * len(views)
+    return [scope.decide(view, category, False).action is not Action.STRIP for view in views]
 
 
 def _mask(scope: PrivacyScope, strategy: Strategy) -> Mask:
@@ -151,7 +274,11 @@ def _stripped(value: object) -> None:
 @cache
 def _subjects(cls: type) -> tuple[str | None, ...]:
     """The distinct subjects a type's personal fields belong to, in field order."""
-    return tuple(dict.fromkeys(field.subject for field in personal_fields(cls)))
+    return tuple(
+        dict.fromkeys(
+            field.subject for field in personal_fields(cls) if field.kind is not Kind.EACH
+        )
+    )
 
 
 def report(

@@ -132,6 +132,18 @@ class Query:
         return await _page(info, m.Invoice, "Invoice", Invoice.build, first, after)
 
     @strawberry.field
+    async def review(self, info: Info[Context, None], id: strawberry.ID) -> Review | None:
+        return await _one(info, m.Review, "Review", Review.build, id)
+
+    @strawberry.field
+    async def video(self, info: Info[Context, None], id: strawberry.ID) -> Video | None:
+        return await _one(info, m.Video, "Video", Video.build, id)
+
+    @strawberry.field
+    async def comment(self, info: Info[Context, None], id: strawberry.ID) -> Comment | None:
+        return await _one(info, m.Comment, "Comment", Comment.build, id)
+
+    @strawberry.field
     async def reviews(
         self, info: Info[Context, None], first: int = 50, after: str | None = None
     ) -> Page[Review]:

@@ -10,7 +10,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -100,6 +100,31 @@ def db(
     database, drop = make_database(request.param, str(tmp_path_factory.mktemp(request.param)))
     yield database
     drop()
+
+
+def exhaustive(settings: Settings) -> Settings:
+    """Settings for the suite's exhaustive readers (the leak, route and N+1 tests): their
+    generated queries walk the whole schema, far past what a client may send, so the
+    query limits are lifted for them alone."""
+    return replace(
+        settings,
+        max_query_depth=64,
+        max_query_aliases=10_000,
+        max_query_tokens=1_000_000,
+        max_query_cost=100_000_000,
+        max_body_bytes=10_000_000,
+        execution_timeout_seconds=120.0,
+    )
+
+
+@pytest.fixture(scope="session")
+async def reader(db: Database) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of a gateway whose query limits are lifted (see `exhaustive`)."""
+    app = create_app(exhaustive(db.settings))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+        yield http
+    await app.state.gateway.engine.dispose()
 
 
 @pytest.fixture(scope="session")

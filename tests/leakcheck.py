@@ -44,7 +44,7 @@ from gateway.db.engine import create_engine
 from gateway.seed import DEMO_EMPLOYEES, DEMO_USERS
 from gateway.settings import Settings
 from schema.build import build_schema
-from tests.conftest import BACKENDS, make_database
+from tests.conftest import BACKENDS, exhaustive, make_database
 
 # -- canaries ------------------------------------------------------------------------------
 
@@ -219,8 +219,9 @@ SUBJECT_COLUMNS: dict[str, dict[str | None, str]] = {
     "User": {None: "id"},
     "Address": {None: "user_id"},
     "Company": {None: "contact_person_id"},
-    "Order": {"buyer": "buyer_id"},
-    "Shipment": {"buyer": "buyer_id"},
+    "Order": {"buyer": "buyer_id", "seller": "seller_id"},
+    "Shipment": {"buyer": "buyer_id", "logistics": "logistics_id"},
+    "Product": {None: "seller_id"},
     "Payment": {"payer": "payer_id"},
     "Invoice": {"buyer": "buyer_id", "seller": "seller_id"},
     "Review": {None: "author_id"},
@@ -233,6 +234,7 @@ TYPE_TABLES = {
     "Address": "addresses",
     "Company": "companies",
     "Order": "orders",
+    "Product": "products",
     "Shipment": "shipments",
     "Payment": "payments",
     "Invoice": "invoices",
@@ -313,6 +315,7 @@ class PersonalField:
     strategy: Strategy
     is_link: bool
     retained: bool
+    each: bool = False  # a list of people: each listed person decides for themself
 
 
 def personal_fields(schema: graphql.GraphQLSchema) -> dict[tuple[str, str], PersonalField]:
@@ -339,9 +342,21 @@ def personal_fields(schema: graphql.GraphQLSchema) -> dict[tuple[str, str], Pers
                     is_link=isinstance(
                         graphql.get_named_type(field_def.type), graphql.GraphQLObjectType
                     ),
-                    retained=retained,
+                    # An edge listing held records (a person's orders) is decided as
+                    # those records are.
+                    retained=retained or _lists_retained(field_def.type),
+                    each=args.get("subject") == "each",
                 )
     return found
+
+
+def _lists_retained(field_type: graphql.GraphQLOutputType) -> bool:
+    inner = graphql.get_nullable_type(field_type)
+    if not isinstance(inner, graphql.GraphQLList):
+        return False
+    item = graphql.get_named_type(inner)
+    node = getattr(item, "ast_node", None)
+    return node is not None and any(d.name.value == "retained" for d in node.directives or ())
 
 
 # -- viewers ---------------------------------------------------------------------------------
@@ -380,9 +395,10 @@ _RANK = {
 _ERASED = SubjectState(DeletionState.ERASED, analytics_consent=False)
 
 _WORLD_SQL = {
-    "users": "SELECT id, kind, deletion_state, analytics_consent FROM users",
+    "users": "SELECT id, kind, deletion_state, analytics_consent, company_id FROM users",
     "addresses": "SELECT id, user_id FROM addresses",
     "companies": "SELECT id, contact_person_id FROM companies",
+    "products": "SELECT id, seller_id FROM products",
     "orders": "SELECT id, buyer_id, seller_id, status FROM orders",
     "shipments": (
         "SELECT s.id, s.order_id, s.logistics_id, s.status, o.buyer_id, o.seller_id, "
@@ -472,6 +488,15 @@ def _links(
 # -- the oracle ------------------------------------------------------------------------------
 
 
+def _as_answered(pf: PersonalField, decision: Decision) -> Decision:
+    """A mask that produces nothing (REDACT) is a STRIP: what the response carries."""
+    if pf.is_link or decision.action is not Action.MASK:
+        return decision
+    if decision.effective_strategy(pf.strategy) is Strategy.REDACT:
+        return Decision(Action.STRIP, decision.reason)
+    return decision
+
+
 @dataclass
 class Finding:
     viewer: str
@@ -542,7 +567,9 @@ class Oracle:
             relationship = self.world.relationship(viewer, subject, conversation)
             audience = Audience(relationship, viewer.role, viewer.purpose)
             state = self.world.state(subject)
-            decision = self.policy.decide(audience, pf.category, state, retained=pf.retained)
+            decision = _as_answered(
+                pf, self.policy.decide(audience, pf.category, state, retained=pf.retained)
+            )
             self._decisions[key] = decision
         return decision
 
@@ -632,7 +659,9 @@ class Oracle:
             if step.key not in data:
                 continue
             value = data[step.key]
-            if step.personal is not None and row_id is not None:
+            if step.personal is not None and step.personal.each:
+                self._check_listed(viewer, step.personal, row_id, value, (*path, step.key), result)
+            elif step.personal is not None and row_id is not None:
                 # Without an id the object is unknown; the raw-text scan still covers it.
                 self._check_field(
                     viewer,
@@ -673,6 +702,42 @@ class Oracle:
         )
         found = Finding(viewer.label, where, f"{decision.action} {decision.reason}: {what}")
         (result.leaks if leaked else result.stricter).append(found)
+
+    def _check_listed(
+        self,
+        viewer: ViewerClass,
+        pf: PersonalField,
+        parent: int | None,
+        value: Any,
+        response_path: tuple[str | int, ...],
+        result: CheckResult,
+    ) -> None:
+        """A list of people (`subject: each`) lists only those whose link the viewer may
+        learn: a company's members, a chat's participants."""
+        listed = {
+            int(item["id"])
+            for item in (value if isinstance(value, list) else ())
+            if isinstance(item, dict) and item.get("id")
+        }
+        everyone = set(listed)
+        if parent is not None and pf.type_name == "Conversation":
+            everyone |= self.world.participants.get(parent, set())
+        elif parent is not None and pf.type_name == "Company":
+            everyone |= {
+                uid for uid, u in self.world.rows["users"].items() if u["company_id"] == parent
+            }
+        where = _format_path(response_path)
+        for subject in sorted(everyone):
+            relationship = self.world.relationship(viewer, subject, None)
+            audience = Audience(relationship, viewer.role, viewer.purpose)
+            decision = self.policy.decide(audience, pf.category, self.world.state(subject))
+            if decision.action is Action.STRIP:
+                result.checked.add((where, f"{pf.type_name}.{pf.name}", Action.STRIP))
+                if subject in listed:
+                    what = f"{decision.action} {decision.reason}: listed though the link is hidden"
+                    result.leaks.append(Finding(viewer.label, f"{where} (User#{subject})", what))
+            elif subject in listed:
+                result.checked.add((where, f"{pf.type_name}.{pf.name}", decision.action))
 
     def _verdict(
         self, viewer: ViewerClass, pf: PersonalField, row_id: int, value: Any, decision: Decision
@@ -1009,7 +1074,7 @@ def canary_fixture(name: str = "canary") -> Any:
         oracle = Oracle(
             schema, world, canaries, pseudonym_key=database.settings.pseudonym_key.encode()
         )
-        app = create_app(database.settings)
+        app = create_app(exhaustive(database.settings))
         transport = httpx.ASGITransport(app=app)
         try:
             async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:

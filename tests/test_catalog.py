@@ -81,12 +81,22 @@ async def test_redaction_status_reflects_the_subjects_state(
         client, query, {"id": str(DEMO_USERS["buyer_withdrawn"])}, token=token, purpose="LEGAL"
     )
     assert withdrawn["data"]["redactionStatus"]["analyticsConsent"] is False
-    assert outcome(withdrawn, "User", "email", analyst) == ("STRIP", "CONSENT_WITHDRAWN")
+    assert outcome(withdrawn, "User", "email", analyst) == ("STRIP", "NOT_PERMITTED")
+    support_class = "EMPLOYEE:SUPPORT/SUPPORT"
+    assert outcome(withdrawn, "User", "email", support_class) == ("SHOW", "ROLE_PURPOSE_PERMITS")
     erased = await gql(
         client, query, {"id": str(DEMO_USERS["buyer_erased"])}, token=token, purpose="LEGAL"
     )
     assert erased["data"]["redactionStatus"]["deletionState"] == "ERASED"
-    assert outcome(erased, "User", "fullName", "PUBLIC") == ("MASK", "ERASED")
+    assert outcome(erased, "User", "fullName", "PUBLIC") == ("MASK", "NOT_PERMITTED")
+    assert outcome(erased, "User", "fullName", "EMPLOYEE:DPO/LEGAL") == ("MASK", "ERASED")
+    # A whole address masks to nothing: claimed as the STRIP it is, not a MASK.
+    assert outcome(active, "Order", "shippingAddress", "EMPLOYEE:SUPPORT/SUPPORT")[0] == "STRIP"
+    # Finance cannot reach shipments at all (Art. 3.2): nothing of them, whatever the field.
+    assert outcome(active, "Shipment", "recipientName", "EMPLOYEE:FINANCE/BILLING") == (
+        "STRIP",
+        "ROLE_NOT_PERMITTED",
+    )
     support = await gql(
         client,
         query,

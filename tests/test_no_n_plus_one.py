@@ -29,8 +29,8 @@ query($first: Int!) {
 
 
 @pytest.fixture
-def statements(client: httpx.AsyncClient) -> Iterator[list[str]]:
-    engine = client._transport.app.state.gateway.engine.sync_engine  # type: ignore[attr-defined]
+def statements(reader: httpx.AsyncClient) -> Iterator[list[str]]:
+    engine = reader._transport.app.state.gateway.engine.sync_engine  # type: ignore[attr-defined]
     seen: list[str] = []
 
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -42,13 +42,13 @@ def statements(client: httpx.AsyncClient) -> Iterator[list[str]]:
 
 
 async def test_statement_count_does_not_grow_with_rows(
-    client: httpx.AsyncClient, db: Database, statements: list[str]
+    reader: httpx.AsyncClient, db: Database, statements: list[str]
 ) -> None:
     token = employee_token(db, "dpo")
     counts = {}
     for first in (10, 100):
         statements.clear()
-        body = await gql(client, NESTED, {"first": first}, token=token, purpose="LEGAL")
+        body = await gql(reader, NESTED, {"first": first}, token=token, purpose="LEGAL")
         assert len(body["data"]["orders"]["nodes"]) == first
         counts[first] = len(statements)
     print(f"\nSQL statements for 10 orders: {counts[10]}, for 100 orders: {counts[100]}")

@@ -247,7 +247,9 @@ class Commerce:
                 "total_cents": total,
                 "currency": currency,
                 "placed_at": plan.placed_at,
-                "shipping_address": buyer.place.text,
+                # No viewer may read an erased buyer's address, so none is kept (storage
+                # limitation); the invoice's billing address stays under the legal hold.
+                "shipping_address": None if buyer.erased else buyer.place.text,
             }
         )
         delivered_at = plan.placed_at + timedelta(seconds=rng.randrange(2 * 86400, 10 * 86400))

@@ -234,22 +234,23 @@ def user_rows(population: Population) -> Iterator[Row]:
 
 
 def address_rows(rng: Random, population: Population) -> Iterator[Row]:
-    """A default address per buyer, a second one for some; erased buyers' are anonymized."""
+    """A default address per buyer, a second one for some; erased buyers' are deleted."""
     address_id = 0
     for buyer in population.buyers:
         assert buyer.place is not None
         places = [buyer.place]
         if rng.random() < 0.3:
             places.append(place(rng, buyer.locale))
+        if buyer.erased:  # the erasure plan deletes addresses (Art. 6.4)
+            continue
         for n, where in enumerate(places):
             address_id += 1
-            kept = not buyer.erased
             yield {
                 "id": address_id,
                 "user_id": buyer.id,
-                "line1": where.line1 if kept else None,
-                "city": where.city if kept else None,
-                "postal_code": where.postal_code if kept else None,
+                "line1": where.line1,
+                "city": where.city,
+                "postal_code": where.postal_code,
                 "country": buyer.locale.country,
                 "is_default": n == 0,
             }

@@ -16,8 +16,8 @@ from resolvers import related
 from resolvers.context import Context
 from schema.privacy import project
 from schema.types.commerce import Order
-from schema.types.common import gid, personal, personal_link, present
-from schema.types.people import User, load_user, report_list
+from schema.types.common import gid, personal, personal_link, personal_people, present
+from schema.types.people import User, build_listed, load_user, report_list
 
 
 @strawberry.type(description="A chat between marketplace users, often about an order.")
@@ -33,11 +33,15 @@ class Conversation:
             cls(id=gid(row.id), topic=row.topic, created_at=row.created_at, row=row) for row in rows
         ]
 
-    @strawberry.field(description="Who takes part; an erased participant shows as a deleted user.")
+    @personal_people(
+        Category.USER_CONVERSATION_PARTICIPATION,
+        description="Who takes part, as far as the viewer may know; erasure detaches a person.",
+    )
     async def participants(self, info: Info[Context, None]) -> list[User]:
         ids = await info.context.loaders.participants_by_conversation.load(self.row.id)
         rows = [row for row in await info.context.loaders.user_by_id.load_many(ids) if row]
-        return report_list(info, await User.build(info.context, rows))
+        users = await build_listed(info.context, rows, Category.USER_CONVERSATION_PARTICIPATION)
+        return report_list(info, users)
 
     @strawberry.field
     async def messages(self, info: Info[Context, None]) -> list[Message]:
@@ -84,7 +88,9 @@ class Message:
             views,
         )
 
-    @personal_link(Category.USER_MESSAGE_AUTHORSHIP, description="Who sent it; null once erased.")
+    @personal_link(
+        Category.USER_CONVERSATION_PARTICIPATION, description="Who sent it; null once erased."
+    )
     async def sender(self, info: Info[Context, None]) -> User | None:
         return await load_user(info, self.sender_id)
 

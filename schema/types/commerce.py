@@ -16,8 +16,8 @@ from directives.taxonomy import Category, LawfulBasis
 from gateway.db import models as m
 from resolvers import related
 from resolvers.context import Context
-from schema.privacy import project
-from schema.types.common import gid, personal, present
+from schema.privacy import found, parties, project
+from schema.types.common import gid, personal, personal_link, present
 from schema.types.people import User, load_user, report_list
 
 if TYPE_CHECKING:
@@ -39,52 +39,79 @@ class Product:
     description: str
     price_cents: int
     currency: str
-    rating_avg: float | None
-    rating_count: int
-    row_id: Private[int]
-    seller_id: Private[int]
+    row: Private[m.Product]
 
     @classmethod
     async def build(cls, ctx: Context, rows: Sequence[m.Product]) -> list[Product]:
-        return [
-            cls(
-                id=gid(row.id),
-                title=row.title,
-                description=row.description,
-                price_cents=row.price_cents,
-                currency=row.currency,
-                rating_avg=row.rating_avg,
-                rating_count=row.rating_count,
-                row_id=row.id,
-                seller_id=row.seller_id,
-            )
-            for row in rows
-        ]
+        views = await ctx.privacy.views([row.seller_id for row in rows])
+        return project(
+            ctx,
+            cls,
+            [
+                {
+                    "id": gid(row.id),
+                    "title": row.title,
+                    "description": row.description,
+                    "price_cents": row.price_cents,
+                    "currency": row.currency,
+                    "row": row,
+                }
+                for row in rows
+            ],
+            views,
+        )
 
-    @strawberry.field
+    @personal_link(Category.USER_LISTING_OWNER, description="Who offers the product.")
     async def seller(self, info: Info[Context, None]) -> User | None:
-        return await load_user(info, self.seller_id)
+        return await load_user(info, self.row.seller_id)
+
+    @strawberry.field(
+        description="Mean rating of the reviews the viewer may see (others' count for nothing)."
+    )
+    async def rating_avg(self, info: Info[Context, None]) -> float | None:
+        count, total = await _ratings(info.context, self.row)
+        return total / count if count else None
+
+    @strawberry.field(description="How many reviews the viewer may see.")
+    async def rating_count(self, info: Info[Context, None]) -> int:
+        count, _ = await _ratings(info.context, self.row)
+        return count
 
     @strawberry.field
     async def reviews(self, info: Info[Context, None]) -> list[ReviewT]:
         from schema.types.content import Review
 
-        rows = await info.context.loaders.reviews_by_product.load(self.row_id)
+        rows = await info.context.loaders.reviews_by_product.load(self.row.id)
         return report_list(info, await Review.build(info.context, rows))
 
     @strawberry.field
     async def videos(self, info: Info[Context, None]) -> list[VideoT]:
         from schema.types.content import Video
 
-        rows = await info.context.loaders.videos_by_product.load(self.row_id)
+        rows = await info.context.loaders.videos_by_product.load(self.row.id)
         return report_list(info, await Video.build(info.context, rows))
 
     @strawberry.field
     async def comments(self, info: Info[Context, None]) -> list[CommentT]:
         from schema.types.content import Comment
 
-        rows = await info.context.loaders.comments_by_product.load(self.row_id)
+        rows = await info.context.loaders.comments_by_product.load(self.row.id)
         return report_list(info, await Comment.build(info.context, rows))
+
+
+async def _ratings(ctx: Context, product: m.Product) -> tuple[int, float]:
+    """(count, sum) of the ratings of the reviews this viewer finds: an aggregate follows
+    the records it is computed from, so a hidden review counts for nothing."""
+    if not ctx.privacy.enforce:
+        return product.rating_count, (product.rating_avg or 0.0) * product.rating_count
+    from schema.types.content import Review
+
+    groups = await ctx.loaders.ratings_by_product.load(product.id)
+    views = await ctx.privacy.views([author_id for author_id, _, _ in groups])
+    kept = found(ctx, Review, views)
+    count = sum(n for (_, n, _), keep in zip(groups, kept, strict=True) if keep)
+    total = sum(t for (_, _, t), keep in zip(groups, kept, strict=True) if keep)
+    return count, float(total)
 
 
 @strawberry.type(
@@ -96,14 +123,15 @@ class Order:
     total_cents: int
     currency: str
     placed_at: datetime
+    # Whole addresses mask to nothing (see Company.registeredAddress): REDACT.
     shipping_address: str | None = personal(
-        Category.USER_CONTACT_ADDRESS, Strategy.GENERALIZE, subject="buyer"
+        Category.USER_CONTACT_ADDRESS, Strategy.REDACT, subject="buyer"
     )
     row: Private[m.Order]
 
     @classmethod
     async def build(cls, ctx: Context, rows: Sequence[m.Order]) -> list[Order]:
-        views = await ctx.privacy.views([row.buyer_id for row in rows])
+        views = await parties(ctx, rows, buyer="buyer_id", seller="seller_id")
         return project(
             ctx,
             cls,
@@ -123,11 +151,11 @@ class Order:
             retained=True,
         )
 
-    @strawberry.field
+    @personal_link(Category.USER_COMMERCE_PARTY, subject="buyer", description="Who bought it.")
     async def buyer(self, info: Info[Context, None]) -> User | None:
         return await load_user(info, self.row.buyer_id)
 
-    @strawberry.field
+    @personal_link(Category.USER_COMMERCE_PARTY, subject="seller", description="Who sold it.")
     async def seller(self, info: Info[Context, None]) -> User | None:
         return await load_user(info, self.row.seller_id)
 
@@ -198,14 +226,18 @@ class Shipment:
         Category.USER_CONTACT_PHONE, Strategy.PHONE, subject="buyer"
     )
     recipient_address: str | None = personal(
-        Category.USER_CONTACT_ADDRESS, Strategy.GENERALIZE, subject="buyer"
+        Category.USER_CONTACT_ADDRESS, Strategy.REDACT, subject="buyer"
     )
     row: Private[m.Shipment]
 
     @classmethod
     async def build(cls, ctx: Context, rows: Sequence[m.Shipment]) -> list[Shipment]:
         orders = await ctx.loaders.order_by_id.load_many([row.order_id for row in rows])
-        views = await ctx.privacy.views([order.buyer_id if order else None for order in orders])
+        both = await ctx.privacy.views(
+            [order.buyer_id if order else None for order in orders]
+            + [row.logistics_id for row in rows]
+        )
+        buyers, carriers = both[: len(rows)], both[len(rows) :]
         return project(
             ctx,
             cls,
@@ -222,7 +254,10 @@ class Shipment:
                 }
                 for row in rows
             ],
-            views,
+            [
+                {"buyer": buyer, "logistics": carrier}
+                for buyer, carrier in zip(buyers, carriers, strict=True)
+            ],
         )
 
     @strawberry.field
@@ -231,7 +266,7 @@ class Shipment:
             info, Order.build, await related.order(info.context, self.row.order_id)
         )
 
-    @strawberry.field
+    @personal_link(Category.USER_COMMERCE_PARTY, subject="logistics", description="Who carries it.")
     async def logistics_operator(self, info: Info[Context, None]) -> User | None:
         return await load_user(info, self.row.logistics_id)
 
@@ -272,7 +307,7 @@ class Payment:
             retained=True,
         )
 
-    @strawberry.field
+    @personal_link(Category.USER_COMMERCE_PARTY, subject="payer", description="Who paid.")
     async def payer(self, info: Info[Context, None]) -> User | None:
         return await load_user(info, self.row.payer_id)
 
@@ -294,7 +329,7 @@ class Invoice:
         Category.USER_FINANCIAL_BILLING, Strategy.NAME, subject="buyer"
     )
     billing_address: str | None = personal(
-        Category.USER_FINANCIAL_BILLING, Strategy.GENERALIZE, subject="buyer"
+        Category.USER_FINANCIAL_BILLING, Strategy.REDACT, subject="buyer"
     )
     seller_tax_id: str | None = personal(
         Category.COMPANY_IDENTITY_TAX_ID, Strategy.PARTIAL, subject="seller"
@@ -303,10 +338,7 @@ class Invoice:
 
     @classmethod
     async def build(cls, ctx: Context, rows: Sequence[m.Invoice]) -> list[Invoice]:
-        both = await ctx.privacy.views(
-            [row.buyer_id for row in rows] + [row.seller_id for row in rows]
-        )
-        buyers, sellers = both[: len(rows)], both[len(rows) :]
+        views = await parties(ctx, rows, buyer="buyer_id", seller="seller_id")
         return project(
             ctx,
             cls,
@@ -324,18 +356,15 @@ class Invoice:
                 }
                 for row in rows
             ],
-            [
-                {"buyer": buyer, "seller": seller}
-                for buyer, seller in zip(buyers, sellers, strict=True)
-            ],
+            views,
             retained=True,
         )
 
-    @strawberry.field
+    @personal_link(Category.USER_COMMERCE_PARTY, subject="buyer", description="Who is billed.")
     async def buyer(self, info: Info[Context, None]) -> User | None:
         return await load_user(info, self.row.buyer_id)
 
-    @strawberry.field
+    @personal_link(Category.USER_COMMERCE_PARTY, subject="seller", description="Who issued it.")
     async def seller(self, info: Info[Context, None]) -> User | None:
         return await load_user(info, self.row.seller_id)
 

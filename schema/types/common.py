@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from enum import Enum
 from typing import Any, Generic, TypeVar
@@ -11,7 +12,7 @@ import strawberry
 from strawberry.types import Info
 
 from directives.masking import Strategy
-from directives.sdl import Personal
+from directives.sdl import EACH, Personal
 from directives.taxonomy import Category
 from resolvers.context import Context
 from resolvers.errors import InputError
@@ -37,11 +38,37 @@ def personal(
 
 def personal_link(
     category: Category, *, subject: str | None = None, description: str | None = None
-) -> Any:
-    """Decorator args for a resolver field that links to a person (authorship, sender)."""
+) -> Callable[[Callable[..., Awaitable[Any]]], Any]:
+    """Declare a resolver field that ties a person to something: a link to a person
+    (authorship, a buyer, a sender) or an edge from a person to their records (their
+    reviews, their orders). Both are decided like any personal field of `subject`: where
+    projection withholds the link, the field answers null without running the resolver.
+    """
+
+    def declare(resolver: Callable[..., Awaitable[Any]]) -> Any:
+        name = resolver.__name__
+
+        @functools.wraps(resolver)
+        async def decided(self: Any, info: Info[Context, None]) -> Any:
+            if name in self.withheld:
+                return None
+            return await resolver(self, info)
+
+        return strawberry.field(
+            decided,
+            description=description,
+            directives=[Personal(category=category, subject=subject, strategy=Strategy.REDACT)],
+        )
+
+    return declare
+
+
+def personal_people(category: Category, *, description: str | None = None) -> Any:
+    """Decorator args for a list of people (members, participants): each person is listed
+    only where the viewer may learn that link of theirs (`listed` in schema/privacy.py)."""
     return strawberry.field(
         description=description,
-        directives=[Personal(category=category, subject=subject, strategy=Strategy.REDACT)],
+        directives=[Personal(category=category, subject=EACH, strategy=Strategy.REDACT)],
     )
 
 
@@ -85,12 +112,16 @@ async def present(
     build: Callable[[Context, Sequence[Any]], Awaitable[list[T]]],
     row: Any | None,
 ) -> T | None:
-    """Build one object from a row (or None) and record what it hides under this path."""
+    """Build one object from a row (or None) and record what it hides under this path.
+
+    None too where the viewer may see nothing of a `@personalRecord`: not found."""
     if row is None:
         return None
-    (obj,) = await build(info.context, [row])
-    report(info, obj)
-    return obj
+    built = await build(info.context, [row])
+    if not built:
+        return None
+    report(info, built[0])
+    return built[0]
 
 
 def encode_cursor(row_id: int) -> str:

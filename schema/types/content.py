@@ -11,6 +11,7 @@ from strawberry import Private
 from strawberry.types import Info
 
 from directives.masking import Strategy
+from directives.sdl import PersonalRecord
 from directives.taxonomy import Category
 from gateway.db import models as m
 from resolvers.context import Context
@@ -32,11 +33,13 @@ async def _product(info: Info[Context, None], product_id: int | None) -> Product
     return None if row is None else (await Product.build(info.context, [row]))[0]
 
 
-@strawberry.type(description="A product review: a rating and a text by a buyer.")
+@strawberry.type(
+    description="A product review: a rating and a text by a buyer.", directives=[PersonalRecord()]
+)
 class Review:
     id: strawberry.ID
-    rating: int
     created_at: datetime
+    rating: int | None = personal(Category.USER_UGC_CONTENT, Strategy.REDACT)
     text: str | None = personal(Category.USER_UGC_CONTENT, Strategy.REDACT)
     author_id: Private[int | None]
     product_id: Private[int]
@@ -66,7 +69,7 @@ class Review:
         return await _product(info, self.product_id)
 
 
-@strawberry.type(description="A short user video.")
+@strawberry.type(description="A short user video.", directives=[PersonalRecord()])
 class Video:
     id: strawberry.ID
     created_at: datetime
@@ -107,7 +110,7 @@ class Video:
         return report_list(info, await Comment.build(info.context, rows))
 
 
-@strawberry.type(description="A comment on a video or a product.")
+@strawberry.type(description="A comment on a video or a product.", directives=[PersonalRecord()])
 class Comment:
     id: strawberry.ID
     created_at: datetime

@@ -5,7 +5,7 @@ from itertools import product
 
 import pytest
 
-from directives.decision import Action, Decision, Reason
+from directives.decision import STATE_REASONS, Action, Decision, Reason
 from directives.masking import Strategy
 from directives.policy import DEFAULT_POLICY, Audience, SubjectState
 from directives.rules import SUGGESTED_STRATEGY
@@ -124,7 +124,50 @@ def test_withdrawn_analytics_consent_hides_everything_from_analytics() -> None:
         if audience.relationship is not Relationship.SELF:
             assert decision.action is Action.STRIP
         if audience.role is Role.ANALYST:
-            assert decision == Decision(Action.STRIP, Reason.CONSENT_WITHDRAWN)
+            # The analyst may not learn the subject's choice: NOT_PERMITTED, or the reason
+            # the field has for a consenting subject where that strips it too.
+            assert decision.action is Action.STRIP
+            assert decision.reason in (Reason.NOT_PERMITTED, Reason.PURPOSE_NOT_PERMITTED)
+
+
+def test_consent_based_purposes_get_nothing_of_pending_or_erased_subjects() -> None:
+    for audience, _, state, _, decision in ROWS:
+        consent_based = audience.purpose is Purpose.ANALYTICS
+        others = audience.relationship is not Relationship.SELF
+        if consent_based and others and state.deletion is not DeletionState.ACTIVE:
+            assert decision.action is Action.STRIP
+
+
+def test_reasons_never_name_a_state_to_a_viewer_who_may_not_know_it() -> None:
+    for audience, _, _, _, decision in ROWS:
+        if not DEFAULT_POLICY.knows_state(audience):
+            assert decision.reason not in STATE_REASONS, (audience, decision)
+
+
+def test_a_reason_says_nothing_the_outcome_does_not_to_the_unaware() -> None:
+    """For a viewer who may not know states, the reason is a function of what they get
+    (action and strategy): two subject states with the same outcome give the same reason."""
+    reasons: dict[tuple[object, ...], set[Reason]] = {}
+    for audience, category, _, retained, decision in ROWS:
+        if DEFAULT_POLICY.knows_state(audience):
+            continue
+        key = (audience, category, retained, decision.action, decision.strategy)
+        reasons.setdefault(key, set()).add(decision.reason)
+    varying = {key: found for key, found in reasons.items() if len(found) > 1}
+    assert not varying
+    # The check can fail: aware viewers do get state reasons that vary with the state.
+    support = Audience(Relationship.EMPLOYEE, Role.SUPPORT, Purpose.SUPPORT)
+    pending = SubjectState(DeletionState.ERASURE_PENDING, True)
+    erased = SubjectState(DeletionState.ERASED, False)
+    email = C.USER_CONTACT_EMAIL
+    assert DEFAULT_POLICY.decide(support, email, erased).reason is Reason.ERASED
+    assert DEFAULT_POLICY.decide(support, email, pending).action is Action.SHOW
+
+
+def test_only_the_subject_and_state_aware_staff_read_a_state() -> None:
+    for audience, category, _, _, decision in ROWS:
+        if category is C.USER_PRIVACY_STATE and decision.action is not Action.STRIP:
+            assert DEFAULT_POLICY.knows_state(audience)
 
 
 def test_analysts_never_see_identity_or_contact_in_the_clear() -> None:
@@ -153,12 +196,13 @@ def test_erased_subjects_leak_no_contact_data() -> None:
                 (Role.DPO, Purpose.LEGAL),
             }
             retained_show = retained and holder and state.deletion is DeletionState.ERASED
+            state_shown = category is C.USER_PRIVACY_STATE and DEFAULT_POLICY.knows_state(audience)
             bodies = category is C.USER_MESSAGE_CONTENT and audience.relationship in (
                 Relationship.COUNTERPARTY,
                 Relationship.FORMER_COUNTERPARTY,
                 Relationship.PARTICIPANT,
             )
-            assert retained_show or bodies
+            assert retained_show or bodies or state_shown
 
 
 def test_the_public_never_sees_contact_financial_or_messages() -> None:
