@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 
 from directives import rules
 from directives.decision import Action, Decision, Reason, show, strip
+from directives.masking import Strategy
 from directives.taxonomy import (
     PURPOSE_BASIS,
     ROLE_PURPOSES,
@@ -134,11 +135,17 @@ class Policy:
         state: SubjectState,
         *,
         retained: bool = False,
+        strategy: Strategy | None = None,
     ) -> Decision:
-        decision = self._decide(audience, category, state, retained)
+        """The decision for one field. `strategy` is the field's own mask, given for a
+        value (not a link): a mask that produces nothing with it (REDACT) is then the STRIP
+        it is, before reasons are compared, so the reason follows what the viewer gets."""
+        decision = _answered(self._decide(audience, category, state, retained), strategy)
         if state == ACTIVE_CONSENTING or self.knows_state(audience):
             return decision
-        baseline = self._decide(audience, category, ACTIVE_CONSENTING, retained)
+        baseline = _answered(
+            self._decide(audience, category, ACTIVE_CONSENTING, retained), strategy
+        )
         if (decision.action, decision.strategy) == (baseline.action, baseline.strategy):
             return baseline
         return Decision(decision.action, Reason.NOT_PERMITTED, decision.strategy)
@@ -222,6 +229,14 @@ def audiences() -> list[Audience]:
 
 def _key(audience: Audience) -> Relationship | Role:
     return audience.role if audience.role is not None else audience.relationship
+
+
+def _answered(decision: Decision, strategy: Strategy | None) -> Decision:
+    if strategy is None or decision.action is not Action.MASK:
+        return decision
+    if (decision.strategy or strategy) is Strategy.REDACT:
+        return strip(decision.reason)
+    return decision
 
 
 def _stricter(by_state: Decision | None, base: Decision) -> Decision:

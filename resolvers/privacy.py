@@ -14,7 +14,7 @@ from operator import itemgetter
 from typing import Any
 
 from directives.decision import Decision
-from directives.masking import ProcessMasks
+from directives.masking import ProcessMasks, Strategy
 from directives.policy import Audience, Policy, SubjectState
 from directives.report import RedactionReport
 from directives.taxonomy import Category, DeletionState, Purpose, Relationship
@@ -23,7 +23,7 @@ from resolvers.loaders import Loaders
 from resolvers.relationships import RelationshipBySubject
 from resolvers.viewer import Viewer
 
-DecisionKey = tuple[Audience, Category, SubjectState, bool]
+DecisionKey = tuple[Audience, Category, SubjectState, bool, Strategy | None]
 StanceKey = tuple[Relationship, str | None, bool | None]
 
 
@@ -74,11 +74,19 @@ class PrivacyScope:
     # Projection plans (what to hide of a type) per (type, retained, stances): schema/privacy.py.
     plans: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
-    def decide(self, view: SubjectView, category: Category, retained: bool) -> Decision:
-        key = (view.audience, category, view.state, retained)
+    def decide(
+        self,
+        view: SubjectView,
+        category: Category,
+        retained: bool,
+        strategy: Strategy | None = None,
+    ) -> Decision:
+        key = (view.audience, category, view.state, retained, strategy)
         decision = self._decisions.get(key)
         if decision is None:
-            decision = self.policy.decide(view.audience, category, view.state, retained=retained)
+            decision = self.policy.decide(
+                view.audience, category, view.state, retained=retained, strategy=strategy
+            )
             self._decisions[key] = decision
         return decision
 

@@ -164,7 +164,13 @@ def _outcome(
     if not visibility.audience_sees(audience, entity):
         reason = Reason.NOT_COUNTERPARTY if audience.role is None else Reason.ROLE_NOT_PERMITTED
         return Action.STRIP, reason
-    decision = policy.decide(audience, field.category, state, retained=field.retained(retained))
+    decision = policy.decide(
+        audience,
+        field.category,
+        state,
+        retained=field.retained(retained),
+        strategy=field.own_strategy,
+    )
     action, reason, _ = outcome(decision, field)
     return action, reason
 

@@ -55,6 +55,11 @@ class PersonalField:
     # records are, whatever the type it hangs off: `order.buyer` and `user.orders` agree.
     to_retained: bool = False
 
+    @property
+    def own_strategy(self) -> Strategy | None:
+        """The strategy the policy resolves masks with: a value's own; none for a link."""
+        return self.strategy if self.kind is Kind.VALUE else None
+
     def retained(self, holder_retained: bool) -> bool:
         """The retention a decision on this field is taken under."""
         return holder_retained or self.to_retained
@@ -203,9 +208,10 @@ def _plan(
         if field.kind is Kind.EACH:
             continue
         decided += 1
-        action, reason, strategy = outcome(
-            scope.decide(views[field.subject], field.category, field.retained(retained)), field
+        decision = scope.decide(
+            views[field.subject], field.category, field.retained(retained), field.own_strategy
         )
+        action, reason, strategy = outcome(decision, field)
         if action is Action.SHOW:
             continue
         redactions.append((field.name, action, reason))

@@ -488,13 +488,13 @@ def _links(
 # -- the oracle ------------------------------------------------------------------------------
 
 
-def _as_answered(pf: PersonalField, decision: Decision) -> Decision:
-    """A mask that produces nothing (REDACT) is a STRIP: what the response carries."""
-    if pf.is_link or decision.action is not Action.MASK:
-        return decision
-    if decision.effective_strategy(pf.strategy) is Strategy.REDACT:
-        return Decision(Action.STRIP, decision.reason)
-    return decision
+def answered(
+    policy: Policy, audience: Audience, pf: PersonalField, state: SubjectState
+) -> Decision:
+    """The policy's decision as the response carries it: a value's own strategy is given,
+    so a mask that produces nothing (REDACT) is the STRIP it is."""
+    strategy = None if pf.is_link else pf.strategy
+    return policy.decide(audience, pf.category, state, retained=pf.retained, strategy=strategy)
 
 
 @dataclass
@@ -567,9 +567,7 @@ class Oracle:
             relationship = self.world.relationship(viewer, subject, conversation)
             audience = Audience(relationship, viewer.role, viewer.purpose)
             state = self.world.state(subject)
-            decision = _as_answered(
-                pf, self.policy.decide(audience, pf.category, state, retained=pf.retained)
-            )
+            decision = answered(self.policy, audience, pf, state)
             self._decisions[key] = decision
         return decision
 

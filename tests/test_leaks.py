@@ -24,7 +24,7 @@ from tests.leakcheck import (
     CanaryGateway,
     CheckResult,
     ViewerClass,
-    _as_answered,
+    answered,
     canary_fixture,
     demo_lookups,
     lookup_roots,
@@ -152,9 +152,7 @@ def stripped_only_with_the_record(oracle_fields: dict[tuple[str, str], Any]) -> 
             visible_without = False
             for audience, state in product(every_audience(), every_state()):
                 actions = {
-                    other.name: _as_answered(
-                        other, DEFAULT_POLICY.decide(audience, other.category, state)
-                    ).action
+                    other.name: answered(DEFAULT_POLICY, audience, other, state).action
                     for other in fields
                 }
                 if actions[pf.name] is Action.STRIP and set(actions.values()) != {Action.STRIP}:

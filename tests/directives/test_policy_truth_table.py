@@ -164,6 +164,28 @@ def test_a_reason_says_nothing_the_outcome_does_not_to_the_unaware() -> None:
     assert DEFAULT_POLICY.decide(support, email, pending).action is Action.SHOW
 
 
+def test_reasons_follow_the_answer_for_fields_whose_mask_produces_nothing() -> None:
+    """The same invariance for a REDACT field, where the policy resolves a mask to STRIP:
+    a state that changes nothing the viewer gets changes no reason either."""
+    reasons: dict[tuple[object, ...], set[Reason]] = {}
+    for audience, category, deletion, consent, retained in product(
+        every_audience(), Category, DeletionState, (True, False), (True, False)
+    ):
+        if DEFAULT_POLICY.knows_state(audience):
+            continue
+        state = SubjectState(deletion, consent)
+        decision = DEFAULT_POLICY.decide(
+            audience, category, state, retained=retained, strategy=Strategy.REDACT
+        )
+        assert decision.action is not Action.MASK or decision.strategy not in (
+            None,
+            Strategy.REDACT,
+        )
+        key = (audience, category, retained, decision.action, decision.strategy)
+        reasons.setdefault(key, set()).add(decision.reason)
+    assert not {key: found for key, found in reasons.items() if len(found) > 1}
+
+
 def test_only_the_subject_and_state_aware_staff_read_a_state() -> None:
     for audience, category, _, _, decision in ROWS:
         if category is C.USER_PRIVACY_STATE and decision.action is not Action.STRIP:
