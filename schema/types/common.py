@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import functools
 from collections.abc import Awaitable, Callable, Sequence
 from enum import Enum
@@ -14,6 +13,7 @@ from strawberry.types import Info
 from directives.masking import Strategy
 from directives.sdl import EACH, Personal
 from directives.taxonomy import Category
+from resolvers import ids
 from resolvers.context import Context
 from resolvers.errors import InputError
 from schema.privacy import report
@@ -125,15 +125,13 @@ async def present(
 
 
 def encode_cursor(row_id: int) -> str:
-    return base64.urlsafe_b64encode(f"id:{row_id}".encode()).decode()
+    return ids.encode_cursor(row_id)
 
 
 def decode_cursor(cursor: str | None) -> int | None:
     """The id after which a page starts; a malformed cursor is a clear input error."""
     if cursor is None:
         return None
-    from resolvers import ids
-
     row_id = ids.decode_cursor(cursor)
     if row_id is None:
         raise InputError("'after' is not a cursor this gateway issued")
@@ -146,6 +144,4 @@ def gid(row_id: int) -> strawberry.ID:
 
 def parse_id(value: strawberry.ID | str) -> int | None:
     """An id from the client, strictly (see resolvers/ids.py): malformed is BAD_USER_INPUT."""
-    from resolvers import ids
-
     return ids.parse_id(str(value))
