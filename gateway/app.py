@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import strawberry
@@ -25,12 +26,18 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 
+from directives.deadlines import DeadlineRuleError, load_rules
 from directives.masking import ProcessMasks
 from directives.policy import DEFAULT_POLICY, Policy
 from directives.report import RedactionReport
 from gateway.auth import ANONYMOUS_CLAIMS, parse_authorization, parse_purpose, verify_token
 from gateway.db.engine import create_engine, ping, session_factory
-from gateway.errors import AuthenticationError, DatabaseUnavailable, PurposeError
+from gateway.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    DatabaseUnavailable,
+    PurposeError,
+)
 from gateway.settings import Settings
 from resolvers.context import Context
 from resolvers.loaders import Loaders
@@ -63,6 +70,10 @@ class Refused(Exception):
 
 class ClientGone(Exception):
     """The client disconnected while its request ran: the work was cancelled, nothing is sent."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class GatewayGraphQL(GraphQL[Context, None]):
@@ -152,9 +163,15 @@ class Gateway:
         policy: Policy = DEFAULT_POLICY,
         enforce: bool = True,
         schema: strawberry.Schema | None = None,
+        clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.settings = settings
         self.policy = policy
+        self.clock = clock
+        try:
+            self.rules = load_rules()
+        except DeadlineRuleError as exc:
+            raise ConfigurationError(str(exc)) from None
         self.enforce = enforce
         self.engine = create_engine(settings)
         self.sessions = session_factory(self.engine)
@@ -175,7 +192,9 @@ class Gateway:
             full_report=full_report,
             report=RedactionReport(keep_paths=full_report),
         )
-        return Context(self.settings, viewer, self.sessions, loaders, privacy)
+        return Context(
+            self.settings, viewer, self.sessions, loaders, privacy, self.rules, self.clock
+        )
 
     async def authenticate(self, request: Request) -> Viewer:
         token = parse_authorization(request.headers.get("authorization"))
@@ -187,10 +206,15 @@ class Gateway:
 
 
 def create_app(
-    settings: Settings, *, enforce_privacy: bool = True, schema: strawberry.Schema | None = None
+    settings: Settings,
+    *,
+    enforce_privacy: bool = True,
+    schema: strawberry.Schema | None = None,
+    clock: Callable[[], datetime] = _utc_now,
 ) -> Starlette:
-    """Build the app. `enforce_privacy=False` and `schema` exist for the benchmark only."""
-    gateway = Gateway(settings, enforce=enforce_privacy, schema=schema)
+    """Build the app. `enforce_privacy=False` and `schema` exist for the benchmark only;
+    `clock` for tests that need a known "now" (deadlines)."""
+    gateway = Gateway(settings, enforce=enforce_privacy, schema=schema, clock=clock)
     graphql = GatewayGraphQL(gateway)
 
     async def graphql_endpoint(scope: Scope, receive: Receive, send: Send) -> None:

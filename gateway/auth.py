@@ -26,6 +26,8 @@ class Claims:
     kind: ViewerKind
     subject_id: int | None = None
     role: Role | None = None
+    # When the subject last proved who they are (OIDC `auth_time`; `iat` when absent).
+    auth_time: int | None = None
 
 
 ANONYMOUS_CLAIMS = Claims(ViewerKind.ANONYMOUS)
@@ -39,7 +41,9 @@ def issue_token(
     role: Role | None = None,
     ttl_seconds: int | None = None,
     now: float | None = None,
+    auth_time: float | None = None,
 ) -> str:
+    """A signed token; `auth_time` (default: now) says when the subject signed in."""
     if (user_id is None) == (employee_id is None):
         raise ConfigurationError("a token names either a user or an employee")
     if employee_id is not None and role is None:
@@ -53,6 +57,7 @@ def issue_token(
         "iat": issued,
         "exp": issued + ttl,
         "sub": f"user:{user_id}" if user_id is not None else f"employee:{employee_id}",
+        "auth_time": int(issued if auth_time is None else auth_time),
     }
     if role is not None:
         payload["role"] = role.value
@@ -83,14 +88,17 @@ def _claims(payload: dict[str, object]) -> Claims:
     kind, _, raw_id = str(sub).partition(":")
     if not raw_id.isdigit():
         raise AuthenticationError("token subject is malformed")
+    auth_time = payload.get("auth_time", payload.get("iat"))
+    if not isinstance(auth_time, int) or isinstance(auth_time, bool):
+        raise AuthenticationError("token auth_time is malformed")
     if kind == "user":
-        return Claims(ViewerKind.USER, int(raw_id))
+        return Claims(ViewerKind.USER, int(raw_id), auth_time=auth_time)
     if kind == "employee":
         try:
             role = Role(str(payload.get("role")))
         except ValueError:
             raise AuthenticationError("employee token names no known role") from None
-        return Claims(ViewerKind.EMPLOYEE, int(raw_id), role)
+        return Claims(ViewerKind.EMPLOYEE, int(raw_id), role, auth_time=auth_time)
     raise AuthenticationError("token subject is malformed")
 
 

@@ -142,6 +142,14 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument(
         "--ttl", type=_positive, help="lifetime in seconds (default: GATEWAY_TOKEN_TTL_SECONDS)"
     )
+    token.add_argument(
+        "--signed-in-ago",
+        type=_positive,
+        metavar="SECONDS",
+        help="when the subject signed in, in seconds before now (auth_time; default: now). "
+        "Changing the email or deleting the account needs a sign-in within "
+        "GATEWAY_REAUTH_SECONDS",
+    )
     token.set_defaults(run=_token)
 
     export = commands.add_parser(
@@ -236,6 +244,9 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
         raise GatewayError("--employee needs --role")
     if args.user is not None and args.role is not None:
         raise GatewayError("--role applies to --employee only")
+    import time
+
+    now = time.time()
     print(
         issue_token(
             settings,
@@ -243,6 +254,8 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
             employee_id=args.employee,
             role=args.role,
             ttl_seconds=args.ttl,
+            now=now,
+            auth_time=now - (args.signed_in_ago or 0),
         )
     )
     return 0

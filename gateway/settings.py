@@ -51,6 +51,10 @@ class Settings:
     # None: "authenticated" in production, "on" elsewhere.
     introspection: str | None = None
     field_suggestions: str | None = None
+    # Rights: how recent a sign-in must be to change the email or delete the account, and
+    # how long a signed export link works.
+    reauth_seconds: int = 600
+    export_ttl_seconds: int = 900
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -84,6 +88,8 @@ class Settings:
             query_cache_size=_int(env, "GATEWAY_QUERY_CACHE_SIZE", 128),
             introspection=env.get("GATEWAY_INTROSPECTION") or None,
             field_suggestions=env.get("GATEWAY_FIELD_SUGGESTIONS") or None,
+            reauth_seconds=_int(env, "GATEWAY_REAUTH_SECONDS", 600),
+            export_ttl_seconds=_int(env, "GATEWAY_EXPORT_TTL_SECONDS", 900),
         )
         settings.validate()
         return settings
@@ -144,6 +150,8 @@ class Settings:
             "GATEWAY_LIST_COST": self.list_cost,
             "GATEWAY_MAX_BODY_BYTES": self.max_body_bytes,
             "GATEWAY_MAX_BATCH_OPERATIONS": self.max_batch_operations,
+            "GATEWAY_REAUTH_SECONDS": self.reauth_seconds,
+            "GATEWAY_EXPORT_TTL_SECONDS": self.export_ttl_seconds,
         }
         for name, value in at_least_one.items():
             if value < 1:

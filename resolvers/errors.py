@@ -21,3 +21,9 @@ class ForbiddenError(InputError):
     """The viewer may not use this field at all; says so without naming any person."""
 
     code = "FORBIDDEN"
+
+
+class UnauthenticatedError(InputError):
+    """The field is about the signed-in person, and nobody is signed in."""
+
+    code = "UNAUTHENTICATED"

@@ -151,6 +151,7 @@ class Loaders:
         lambda self: ParticipantsByConversation(self.sessions)
     )
     ratings_by_product = cached_property(lambda self: RatingsByProduct(self.sessions))
+    events_by_request = cached_property(lambda self: self._by(m.PrivacyRequestEvent.request_id))
     conversation_ids_by_user = cached_property(
         lambda self: self._by(m.ConversationParticipant.user_id)
     )

@@ -21,6 +21,7 @@ class Viewer:
     user_kind: str | None = None  # BUYER | SELLER | LOGISTICS
     employee_id: int | None = None
     role: Role | None = None
+    auth_time: int | None = None  # epoch seconds of the last sign-in, from the token
 
     @property
     def is_employee(self) -> bool:
@@ -58,7 +59,11 @@ async def resolve_viewer(
             if row is None or row.deletion_state in ("ERASED", "PURGED"):
                 raise AuthenticationError("token subject is unknown")
             return Viewer(
-                ViewerKind.USER, Purpose.FULFILLMENT, user_id=claims.subject_id, user_kind=row.kind
+                ViewerKind.USER,
+                Purpose.FULFILLMENT,
+                user_id=claims.subject_id,
+                user_kind=row.kind,
+                auth_time=claims.auth_time,
             )
         employee = (
             await session.execute(
@@ -70,4 +75,10 @@ async def resolve_viewer(
     if claims.role is None or claims.role.value not in employee.roles.split(","):
         raise AuthenticationError("employee does not hold the role the token names")
     assert purpose is not None, "the caller checks the purpose header for employees"
-    return Viewer(ViewerKind.EMPLOYEE, purpose, employee_id=claims.subject_id, role=claims.role)
+    return Viewer(
+        ViewerKind.EMPLOYEE,
+        purpose,
+        employee_id=claims.subject_id,
+        role=claims.role,
+        auth_time=claims.auth_time,
+    )

@@ -15,7 +15,7 @@ from directives.sdl import EACH, Personal
 from resolvers.errors import InputError
 from schema.extension import PrivacyReportExtension
 from schema.privacy import SchemaPrivacyError
-from schema.query import Query
+from schema.roots import Mutation, Query
 from schema.types.chat import Conversation, Message
 from schema.types.commerce import Invoice, Order, OrderItem, Payment, Product, Shipment
 from schema.types.content import Comment, Review, Video
@@ -75,6 +75,7 @@ def build_schema(
     check_personal_fields_nullable(types)
     return GatewaySchema(
         query=Query,
+        mutation=Mutation,
         types=list(types),
         extensions=[
             PrivacyReportExtension,

@@ -234,6 +234,8 @@ class Consent(Base):
 
 
 class PrivacyRequest(Base):
+    """A right exercised (Art. 4): its status, its legal deadline, its outcome."""
+
     __tablename__ = "privacy_requests"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
@@ -243,7 +245,46 @@ class PrivacyRequest(Base):
     due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str | None] = mapped_column(Text)
+    # The subject's own words: an inquiry's message, a correction's reason.
     details: Mapped[str | None] = mapped_column(Text)
+    # What the request is about: a correction's field, an inquiry's kind, an export's format.
+    target: Mapped[str | None] = mapped_column(String(40))
+    # The jurisdiction and legal rule the due date came from, as they were at receipt.
+    jurisdiction: Mapped[str | None] = mapped_column(String(2))
+    due_rule: Mapped[str | None] = mapped_column(String(120))
+    extended: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A correction's proposed value: kept only until the request is resolved.
+    proposed_value: Mapped[str | None] = mapped_column(Text)
+    # "<kind>:<target>" while the request is open, null once closed: one open request of a
+    # kind per subject, by a unique constraint (two concurrent asks make one row).
+    open_key: Mapped[str | None] = mapped_column(String(80))
+    __table_args__ = (UniqueConstraint("subject_id", "open_key"),)
+
+
+class PrivacyRequestEvent(Base):
+    """A request's history, appended to and never changed: who moved it, when, why."""
+
+    __tablename__ = "privacy_request_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("privacy_requests.id"), index=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(60))
+    event: Mapped[str] = mapped_column(String(20))  # FILED | STATUS | EXTENDED | ANSWERED
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class CorrectionEvent(Base):
+    """That a field was corrected, when, by whom, on which request; never the old value."""
+
+    __tablename__ = "correction_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    field: Mapped[str] = mapped_column(String(60))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(60))
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("privacy_requests.id"))
 
 
 class LegalHold(Base):

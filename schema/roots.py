@@ -1,0 +1,12 @@
+"""The Query and Mutation roots, each merged from the modules that own their fields."""
+
+from __future__ import annotations
+
+from strawberry.tools import merge_types
+
+from schema.query import Query as Reads
+from schema.rights.consent import ConsentMutations, ConsentQueries
+from schema.rights.requests import RequestMutations, RequestQueries
+
+Query = merge_types("Query", (Reads, RequestQueries, ConsentQueries))
+Mutation = merge_types("Mutation", (RequestMutations, ConsentMutations))
