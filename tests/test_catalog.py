@@ -51,8 +51,19 @@ async def test_privacy_catalog_over_graphql(client: httpx.AsyncClient, db: Datab
     assert rows[("User", "email")]["category"] == "user.contact.email"
     assert "SELF" in {v["label"] for v in rows[("User", "email")]["seenBy"]}
     assert rows[("Payment", "cardLast4")]["retention"] == {"years": 5}
-    denied = await gql(client, query, token=user_token(db, "buyer"), expect_errors=True)
-    assert "for CISTECH employees" in denied["errors"][0]["message"]
+    # The privacy notice in machine-readable form: anyone reads it, anonymous included,
+    # and gets the same catalog.
+    for token in (user_token(db, "buyer"), None):
+        public = await gql(client, query, token=token)
+        assert public["data"]["privacyCatalog"] == body["data"]["privacyCatalog"]
+    # A refusal elsewhere nulls only its own field, with a typed code.
+    mixed = await gql(
+        client,
+        '{ privacyCatalog { fieldName } redactionStatus(subjectId: "1") { subjectId } }',
+        expect_errors=True,
+    )
+    assert mixed["data"]["privacyCatalog"] and mixed["data"]["redactionStatus"] is None
+    assert [e["extensions"]["code"] for e in mixed["errors"]] == ["FORBIDDEN"]
 
 
 async def test_redaction_status_reflects_the_subjects_state(

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from random import Random
 
+from directives.deadlines import RequestKind, due, load_rules
 from gateway.seed.demo import DEMO_USERS
 from gateway.seed.population import (
     BASE,
@@ -72,11 +73,26 @@ def _consent(consent_id: int, person: Person, purpose: str, granted: bool, metho
 
 
 def request_rows(rng: Random, population: Population) -> Iterator[Row]:
+    """Requests as the rights code files them: the due date and rule from the jurisdiction
+    table, one open request per kind (`open_key`), closed ones with the key cleared."""
+    rules = load_rules()
     request_id = 0
     for person in population.people:
         for row in _requests(rng, person):
             request_id += 1
-            yield {"id": request_id, **row}
+            deadline = due(rules, RequestKind(row["kind"]), person.jurisdiction, row["received_at"])
+            is_open = row["status"] in ("RECEIVED", "IN_PROGRESS")
+            yield {
+                "id": request_id,
+                **row,
+                "due_at": deadline.due_at,
+                "due_rule": deadline.reference[:120],
+                "jurisdiction": person.jurisdiction,
+                "target": None,
+                "extended": False,
+                "proposed_value": None,
+                "open_key": f"{row['kind']}:" if is_open else None,
+            }
 
 
 def _requests(rng: Random, person: Person) -> Iterator[Row]:
