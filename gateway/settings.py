@@ -55,6 +55,12 @@ class Settings:
     # how long a signed export link works.
     reauth_seconds: int = 600
     export_ttl_seconds: int = 900
+    # Erasure: days a deletion can still be cancelled before the worker erases; the worker's
+    # poll interval, attempts before a job is marked failed, and first retry delay (doubling).
+    deletion_grace_days: int = 7
+    worker_poll_seconds: float = 5.0
+    worker_max_attempts: int = 5
+    worker_backoff_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -90,6 +96,10 @@ class Settings:
             field_suggestions=env.get("GATEWAY_FIELD_SUGGESTIONS") or None,
             reauth_seconds=_int(env, "GATEWAY_REAUTH_SECONDS", 600),
             export_ttl_seconds=_int(env, "GATEWAY_EXPORT_TTL_SECONDS", 900),
+            deletion_grace_days=_int(env, "GATEWAY_DELETION_GRACE_DAYS", 7),
+            worker_poll_seconds=_float(env, "GATEWAY_WORKER_POLL_SECONDS", 5.0),
+            worker_max_attempts=_int(env, "GATEWAY_WORKER_MAX_ATTEMPTS", 5),
+            worker_backoff_seconds=_float(env, "GATEWAY_WORKER_BACKOFF_SECONDS", 30.0),
         )
         settings.validate()
         return settings
@@ -142,6 +152,9 @@ class Settings:
             "GATEWAY_MAX_QUERY_COST": self.max_query_cost,
             "GATEWAY_EXECUTION_TIMEOUT_SECONDS": self.execution_timeout_seconds,
             "GATEWAY_QUERY_CACHE_SIZE": self.query_cache_size,
+            "GATEWAY_DELETION_GRACE_DAYS": self.deletion_grace_days,
+            "GATEWAY_WORKER_POLL_SECONDS": self.worker_poll_seconds,
+            "GATEWAY_WORKER_BACKOFF_SECONDS": self.worker_backoff_seconds,
         }
         for name, value in off_or_more.items():
             if value < 0:
@@ -152,6 +165,7 @@ class Settings:
             "GATEWAY_MAX_BATCH_OPERATIONS": self.max_batch_operations,
             "GATEWAY_REAUTH_SECONDS": self.reauth_seconds,
             "GATEWAY_EXPORT_TTL_SECONDS": self.export_ttl_seconds,
+            "GATEWAY_WORKER_MAX_ATTEMPTS": self.worker_max_attempts,
         }
         for name, value in at_least_one.items():
             if value < 1:

@@ -227,9 +227,9 @@ async def test_a_cursor_beyond_64_bits_is_bad_user_input_in_every_list(
 
 async def test_refusals_in_resolvers_carry_codes(http: httpx.AsyncClient, db: Database) -> None:
     auth = {"Authorization": f"Bearer {user_token(db, 'buyer')}"}
-    forbidden = await post(http, "{ privacyCatalog { typeName } }", **auth)
+    forbidden = await post(http, '{ redactionStatus(subjectId: "1") { subjectId } }', **auth)
     assert codes(forbidden) == ["FORBIDDEN"]
-    assert forbidden["errors"][0]["path"] == ["privacyCatalog"]
+    assert forbidden["errors"][0]["path"] == ["redactionStatus"]
     page = await post(http, "{ products(first: 0) { nodes { id } } }", **auth)
     assert codes(page) == ["BAD_USER_INPUT"]
     cursor = await post(http, '{ products(after: "nope") { nodes { id } } }', **auth)

@@ -123,7 +123,8 @@ async def test_report_groups_by_path_with_indices_collapsed(
     states = dict(
         await fetch(
             db,
-            "SELECT CASE WHEN NOT analytics_consent THEN 'WITHDRAWN' ELSE deletion_state END, "
+            "SELECT CASE WHEN deletion_state != 'ACTIVE' THEN deletion_state "
+            "WHEN NOT analytics_consent THEN 'WITHDRAWN' ELSE 'ACTIVE' END, "
             "count(*) FROM users WHERE id <= 100 GROUP BY 1",
         )
     )

@@ -31,6 +31,11 @@ NAMING = {
 }
 
 
+# Marks a column holding a subject's personal data (or naming the subject): the erasure
+# plan (directives/erasure.py) must say what erasure does to each one.
+PERSONAL = {"personal": True}
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
@@ -42,12 +47,13 @@ class Company(Base):
     __tablename__ = "companies"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     legal_name: Mapped[str] = mapped_column(String(200))
-    tax_id: Mapped[str] = mapped_column(String(40))
-    registered_address: Mapped[str] = mapped_column(String(300))
+    tax_id: Mapped[str] = mapped_column(String(40), info=PERSONAL)
+    registered_address: Mapped[str] = mapped_column(String(300), info=PERSONAL)
     jurisdiction: Mapped[str] = mapped_column(String(2))
     contact_person_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", use_alter=True, name="fk_companies_contact_person_id_users"),
         index=True,
+        info=PERSONAL,
     )
 
 
@@ -55,17 +61,21 @@ class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), index=True)  # BUYER | SELLER | LOGISTICS
-    full_name: Mapped[str | None] = mapped_column(String(200))
-    email: Mapped[str | None] = mapped_column(String(254), unique=True)
-    phone: Mapped[str | None] = mapped_column(String(40))
+    full_name: Mapped[str | None] = mapped_column(String(200), info=PERSONAL)
+    email: Mapped[str | None] = mapped_column(String(254), unique=True, info=PERSONAL)
+    phone: Mapped[str | None] = mapped_column(String(40), info=PERSONAL)
     jurisdiction: Mapped[str] = mapped_column(String(2), index=True)  # EU | KZ | RU | CN
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    deletion_state: Mapped[str] = mapped_column(String(20), default="ACTIVE", index=True)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, info=PERSONAL)
+    deletion_state: Mapped[str] = mapped_column(
+        String(20), default="ACTIVE", index=True, info=PERSONAL
+    )
     erasure_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Current analytics consent, kept in step with the consent ledger in the same transaction.
-    analytics_consent: Mapped[bool] = mapped_column(Boolean, default=True)
-    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id"), index=True)
+    analytics_consent: Mapped[bool] = mapped_column(Boolean, default=True, info=PERSONAL)
+    company_id: Mapped[int | None] = mapped_column(
+        ForeignKey("companies.id"), index=True, info=PERSONAL
+    )
 
 
 class Employee(Base):
@@ -80,10 +90,10 @@ class Employee(Base):
 class Address(Base):
     __tablename__ = "addresses"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    line1: Mapped[str | None] = mapped_column(String(200))
-    city: Mapped[str | None] = mapped_column(String(100))
-    postal_code: Mapped[str | None] = mapped_column(String(20))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True, info=PERSONAL)
+    line1: Mapped[str | None] = mapped_column(String(200), info=PERSONAL)
+    city: Mapped[str | None] = mapped_column(String(100), info=PERSONAL)
+    postal_code: Mapped[str | None] = mapped_column(String(20), info=PERSONAL)
     country: Mapped[str] = mapped_column(String(2))
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
 
@@ -91,7 +101,7 @@ class Address(Base):
 class Product(Base):
     __tablename__ = "products"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    seller_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    seller_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True, info=PERSONAL)
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text)
     price_cents: Mapped[int] = mapped_column(Integer)
@@ -103,13 +113,13 @@ class Product(Base):
 class Order(Base):
     __tablename__ = "orders"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    buyer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    seller_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True, info=PERSONAL)
+    seller_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True, info=PERSONAL)
     status: Mapped[str] = mapped_column(String(16))  # PLACED PAID SHIPPED DELIVERED CANCELLED
     total_cents: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
     placed_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    shipping_address: Mapped[str | None] = mapped_column(String(300))
+    shipping_address: Mapped[str | None] = mapped_column(String(300), info=PERSONAL)
 
 
 class OrderItem(Base):
@@ -125,10 +135,12 @@ class Shipment(Base):
     __tablename__ = "shipments"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), unique=True)
-    logistics_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    recipient_name: Mapped[str | None] = mapped_column(String(200))
-    recipient_phone: Mapped[str | None] = mapped_column(String(40))
-    recipient_address: Mapped[str | None] = mapped_column(String(300))
+    logistics_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id"), index=True, info=PERSONAL
+    )
+    recipient_name: Mapped[str | None] = mapped_column(String(200), info=PERSONAL)
+    recipient_phone: Mapped[str | None] = mapped_column(String(40), info=PERSONAL)
+    recipient_address: Mapped[str | None] = mapped_column(String(300), info=PERSONAL)
     status: Mapped[str] = mapped_column(String(16))  # PENDING IN_TRANSIT DELIVERED
     tracking_code: Mapped[str] = mapped_column(String(40))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -138,11 +150,11 @@ class Payment(Base):
     __tablename__ = "payments"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
-    payer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    payer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True, info=PERSONAL)
     amount_cents: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
     method: Mapped[str] = mapped_column(String(16))  # CARD WALLET TRANSFER
-    card_last4: Mapped[str | None] = mapped_column(String(4))
+    card_last4: Mapped[str | None] = mapped_column(String(4), info=PERSONAL)
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -151,12 +163,12 @@ class Invoice(Base):
     __tablename__ = "invoices"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
-    seller_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    buyer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    seller_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True, info=PERSONAL)
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True, info=PERSONAL)
     number: Mapped[str] = mapped_column(String(40), unique=True)
-    billing_name: Mapped[str | None] = mapped_column(String(200))
-    billing_address: Mapped[str | None] = mapped_column(String(300))
-    tax_id: Mapped[str | None] = mapped_column(String(40))
+    billing_name: Mapped[str | None] = mapped_column(String(200), info=PERSONAL)
+    billing_address: Mapped[str | None] = mapped_column(String(300), info=PERSONAL)
+    tax_id: Mapped[str | None] = mapped_column(String(40), info=PERSONAL)
     total_cents: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -166,29 +178,29 @@ class Review(Base):
     __tablename__ = "reviews"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
-    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    rating: Mapped[int] = mapped_column(Integer)
-    text: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True, info=PERSONAL)
+    rating: Mapped[int] = mapped_column(Integer, info=PERSONAL)
+    text: Mapped[str] = mapped_column(Text, info=PERSONAL)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Video(Base):
     __tablename__ = "videos"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True, info=PERSONAL)
     product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"), index=True)
-    url: Mapped[str] = mapped_column(String(300))
-    caption: Mapped[str] = mapped_column(String(500))
+    url: Mapped[str] = mapped_column(String(300), info=PERSONAL)
+    caption: Mapped[str] = mapped_column(String(500), info=PERSONAL)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Comment(Base):
     __tablename__ = "comments"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True, info=PERSONAL)
     video_id: Mapped[int | None] = mapped_column(ForeignKey("videos.id"), index=True)
     product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"), index=True)
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text, info=PERSONAL)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -203,7 +215,9 @@ class Conversation(Base):
 class ConversationParticipant(Base):
     __tablename__ = "conversation_participants"
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id"), primary_key=True, index=True, info=PERSONAL
+    )
 
 
 class Message(Base):
@@ -211,8 +225,8 @@ class Message(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
     # Null once the sender is erased: the body stays for the other participants (Art. 6.4).
-    sender_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    body: Mapped[str] = mapped_column(Text)
+    sender_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True, info=PERSONAL)
+    body: Mapped[str] = mapped_column(Text, info=PERSONAL)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -225,7 +239,7 @@ class Consent(Base):
     __tablename__ = "consents"
     __table_args__ = (Index("ix_consents_subject_purpose", "subject_id", "purpose", "id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    subject_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    subject_id: Mapped[int] = mapped_column(ForeignKey("users.id"), info=PERSONAL)
     purpose: Mapped[str] = mapped_column(String(20))
     granted: Mapped[bool] = mapped_column(Boolean)
     notice_version: Mapped[str] = mapped_column(String(20))
@@ -238,7 +252,7 @@ class PrivacyRequest(Base):
 
     __tablename__ = "privacy_requests"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    subject_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True, info=PERSONAL)
     kind: Mapped[str] = mapped_column(String(24))
     status: Mapped[str] = mapped_column(String(16), index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -246,7 +260,7 @@ class PrivacyRequest(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str | None] = mapped_column(Text)
     # The subject's own words: an inquiry's message, a correction's reason.
-    details: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[str | None] = mapped_column(Text, info=PERSONAL)
     # What the request is about: a correction's field, an inquiry's kind, an export's format.
     target: Mapped[str | None] = mapped_column(String(40))
     # The jurisdiction and legal rule the due date came from, as they were at receipt.
@@ -254,10 +268,18 @@ class PrivacyRequest(Base):
     due_rule: Mapped[str | None] = mapped_column(String(120))
     extended: Mapped[bool] = mapped_column(Boolean, default=False)
     # A correction's proposed value: kept only until the request is resolved.
-    proposed_value: Mapped[str | None] = mapped_column(Text)
+    proposed_value: Mapped[str | None] = mapped_column(Text, info=PERSONAL)
     # "<kind>:<target>" while the request is open, null once closed: one open request of a
     # kind per subject, by a unique constraint (two concurrent asks make one row).
     open_key: Mapped[str | None] = mapped_column(String(80))
+    # Background work on the request (an erasure): tries so far, when the next may start,
+    # and the typed reason it stopped retrying (shown in the DPO queue, never dropped).
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failure: Mapped[str | None] = mapped_column(String(80))
+    # A completed erasure's record: per table what was deleted, anonymized, detached and held,
+    # with counts and hold end dates, never a value (JSON).
+    summary: Mapped[str | None] = mapped_column(Text)
     __table_args__ = (UniqueConstraint("subject_id", "open_key"),)
 
 
@@ -280,7 +302,7 @@ class CorrectionEvent(Base):
 
     __tablename__ = "correction_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    subject_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True, info=PERSONAL)
     field: Mapped[str] = mapped_column(String(60))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     actor: Mapped[str] = mapped_column(String(60))
@@ -291,7 +313,7 @@ class LegalHold(Base):
     __tablename__ = "legal_holds"
     __table_args__ = (UniqueConstraint("record_type", "record_id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    subject_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True, info=PERSONAL)
     record_type: Mapped[str] = mapped_column(String(20))  # ORDER | PAYMENT | INVOICE
     record_id: Mapped[int] = mapped_column(Integer)
     basis: Mapped[str] = mapped_column(String(30))
@@ -309,7 +331,7 @@ class AuditEvent(Base):
     actor_role: Mapped[str | None] = mapped_column(String(20))
     purpose: Mapped[str | None] = mapped_column(String(20))
     action: Mapped[str] = mapped_column(String(20))
-    subject_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    subject_id: Mapped[int | None] = mapped_column(Integer, index=True, info=PERSONAL)
     detail: Mapped[str | None] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -331,6 +353,8 @@ class Notification(Base):
     incident_id: Mapped[int] = mapped_column(ForeignKey("security_incidents.id"), index=True)
     recipient_kind: Mapped[str] = mapped_column(String(16))  # AUTHORITY | SUBJECT
     jurisdiction: Mapped[str] = mapped_column(String(2))
-    subject_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    subject_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id"), index=True, info=PERSONAL
+    )
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

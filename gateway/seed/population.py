@@ -224,12 +224,12 @@ def user_rows(population: Population) -> Iterator[Row]:
             "email": None if erased else p.email,
             "phone": None if erased else p.phone,
             "jurisdiction": p.jurisdiction,
-            "created_at": p.created_at,
+            "created_at": None if erased else p.created_at,  # anonymized with the profile
             "deletion_state": p.state,
             "erasure_requested_at": p.erasure_requested_at,
             "erased_at": p.erased_at,
-            "analytics_consent": p.analytics_withdrawn_at is None,
-            "company_id": p.company_id,
+            "analytics_consent": not erased and p.analytics_withdrawn_at is None,
+            "company_id": None if erased else p.company_id,
         }
 
 

@@ -58,6 +58,12 @@ def consent_rows(population: Population) -> Iterator[Row]:
             consent_id += 1
             method = "SUPPORT" if person.withdrawn_via_support else "SETTINGS"
             yield _consent(consent_id, person, "ANALYTICS", False, method)
+        elif person.erased:  # erasure ends consent, in the ledger too (as the worker does)
+            consent_id += 1
+            yield {
+                **_consent(consent_id, person, "ANALYTICS", False, "ERASURE"),
+                "recorded_at": person.erased_at,
+            }
 
 
 def _consent(consent_id: int, person: Person, purpose: str, granted: bool, method: str) -> Row:

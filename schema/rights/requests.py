@@ -78,6 +78,13 @@ class RequestMutations:
     ) -> PrivacyRequestPayload:
         return await request_payload(info, lambda: deletion.request_deletion(info.context, reason))
 
+    @strawberry.mutation(
+        description="Take back your account deletion during the grace period "
+        "(GATEWAY_DELETION_GRACE_DAYS); the account is active again."
+    )
+    async def cancel_account_deletion(self, info: Info[Context, None]) -> PrivacyRequestPayload:
+        return await request_payload(info, lambda: deletion.cancel_deletion(info.context))
+
     @strawberry.mutation(description="Withdraw one of your own open requests.")
     async def cancel_privacy_request(
         self, info: Info[Context, None], id: strawberry.ID

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from enum import Enum
@@ -13,6 +14,7 @@ from strawberry.types import Info
 from directives.deadlines import RequestKind
 from gateway.db import models as m
 from resolvers.context import Context
+from resolvers.rights.jobs import DUE_SOON
 from resolvers.rights.refusals import Code, Refusal
 from resolvers.rights.requests import OPEN
 
@@ -50,6 +52,26 @@ class PrivacyRequestEvent:
     note: str | None
 
 
+@strawberry.type(description="What an erasure did to one table: an action and how many rows.")
+class ErasedRows:
+    table: str
+    action: str = strawberry.field(description="DELETE, ANONYMIZE, DETACH or HOLD.")
+    count: int
+
+
+@strawberry.type(description="Records kept under legal hold after an erasure, and until when.")
+class HeldRecords:
+    record_type: str
+    held_from: str = strawberry.field(description="The earliest hold end date (ISO date).")
+    held_to: str = strawberry.field(description="The latest hold end date (ISO date).")
+
+
+@strawberry.type(description="A completed erasure: counts per table and hold end dates.")
+class ErasureSummary:
+    rows: list[ErasedRows]
+    held: list[HeldRecords]
+
+
 @strawberry.type(description="A right exercised: its status, legal deadline, history, outcome.")
 class PrivacyRequest:
     id: strawberry.ID
@@ -70,6 +92,14 @@ class PrivacyRequest:
     completed_at: datetime | None
     outcome: str | None = strawberry.field(description="The answer, or what was done.")
     overdue: bool = strawberry.field(description="Still open past its due date.")
+    due_soon: bool = strawberry.field(description="Open and due within three days.")
+    attempts: int = strawberry.field(description="Tries of its background work (an erasure).")
+    failure: str | None = strawberry.field(
+        description="Why its background work stopped retrying (e.g. ERASURE_FAILED:...)."
+    )
+    erasure_summary: ErasureSummary | None = strawberry.field(
+        description="A completed deletion: what was deleted, anonymized, detached and held."
+    )
     row_id: strawberry.Private[int]
 
     @classmethod
@@ -90,6 +120,10 @@ class PrivacyRequest:
             completed_at=_aware(row.completed_at) if row.completed_at else None,
             outcome=row.outcome,
             overdue=row.status in OPEN and due_at < now,
+            due_soon=row.status in OPEN and now <= due_at < now + DUE_SOON,
+            attempts=row.attempts or 0,
+            failure=row.failure,
+            erasure_summary=_summary(row.summary),
             row_id=row.id,
         )
 
@@ -139,6 +173,23 @@ async def request_payload(
     row, created = result
     return PrivacyRequestPayload(
         request=PrivacyRequest.build(row, info.context.clock()), created=created
+    )
+
+
+def _summary(text: str | None) -> ErasureSummary | None:
+    if not text:
+        return None
+    data = json.loads(text)
+    return ErasureSummary(
+        rows=[
+            ErasedRows(table=table, action=action, count=count)
+            for table, actions in data["tables"].items()
+            for action, count in actions.items()
+        ],
+        held=[
+            HeldRecords(record_type=kind, held_from=span["from"], held_to=span["to"])
+            for kind, span in data["held_until"].items()
+        ],
     )
 
 
