@@ -6,7 +6,8 @@ from strawberry.tools import merge_types
 
 from schema.query import Query as Reads
 from schema.rights.consent import ConsentMutations, ConsentQueries
+from schema.rights.correction import CorrectionMutations, CorrectionQueries
 from schema.rights.requests import RequestMutations, RequestQueries
 
-Query = merge_types("Query", (Reads, RequestQueries, ConsentQueries))
-Mutation = merge_types("Mutation", (RequestMutations, ConsentMutations))
+Query = merge_types("Query", (Reads, RequestQueries, ConsentQueries, CorrectionQueries))
+Mutation = merge_types("Mutation", (RequestMutations, ConsentMutations, CorrectionMutations))

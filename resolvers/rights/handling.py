@@ -13,6 +13,7 @@ from directives.deadlines import RequestKind
 from directives.taxonomy import Role
 from gateway.db import models as m
 from resolvers.context import Context
+from resolvers.rights import correction
 from resolvers.rights.queue import QUEUE_ROLES
 from resolvers.rights.refusals import Code, Refusal, staff, subject_of, text_argument
 from resolvers.rights.requests import actor_of, lengthen, move
@@ -99,4 +100,4 @@ async def _handled(ctx: Context, session: AsyncSession, request_id: int | None) 
 Completion = Callable[[Context, AsyncSession, m.PrivacyRequest, datetime], Awaitable[None]]
 # What completing a request of a kind does besides closing it: a correction applies the
 # proposed value.
-COMPLETION: dict[str, Completion] = {}
+COMPLETION: dict[str, Completion] = {RequestKind.CORRECTION.value: correction.apply_approved}
