@@ -33,6 +33,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+async def checkpoint(engine: AsyncEngine) -> None:
+    """SQLite: copy the WAL into the database file and truncate it, so no page of an erased
+    subject's data stays behind in the `-wal` file (secure_delete already zeroes what the
+    database file frees). Nothing to do on PostgreSQL (see docs/operations.md: VACUUM)."""
+    if engine.dialect.name != "sqlite":
+        return
+    async with engine.connect() as conn:
+        await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 

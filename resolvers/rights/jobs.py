@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from directives.erasure import PLAN, Action
 from gateway.db import models as m
+from gateway.db.engine import checkpoint
 from gateway.settings import Settings
 from resolvers.rights.erasure import erase
 from resolvers.rights.requests import OPEN, move
@@ -74,6 +75,9 @@ async def erase_next(
             if request.status == "RECEIVED":
                 move(session, request, "IN_PROGRESS", actor=ACTOR, now=now)
             move(session, request, "COMPLETED", actor=ACTOR, now=now, note=note)
+        engine = sessions.kw.get("bind")
+        if isinstance(engine, AsyncEngine):
+            await checkpoint(engine)
         logger.info("erasure done: request %s", request_id)
         return Outcome(request_id, True)
     except Exception as exc:  # any failure is recorded, typed, never dropped
