@@ -22,6 +22,7 @@ REASON_LIMIT = 2000
 
 
 async def request_deletion(ctx: Context, reason: str | None) -> tuple[m.PrivacyRequest, bool]:
+    subject_of(ctx)  # who asks first: an anonymous caller is told to sign in, not to re-sign
     text = text_argument(reason or "", "reason", limit=REASON_LIMIT, required=False) or None
     recently_signed_in(ctx, ctx.clock().timestamp(), "deleting the account")
 
