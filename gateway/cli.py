@@ -179,6 +179,25 @@ def _parser() -> argparse.ArgumentParser:
         description="Run Alembic migrations on GATEWAY_DATABASE_URL up to head.",
     )
     migrate.set_defaults(run=_migrate)
+
+    worker = commands.add_parser(
+        "worker",
+        help="run the background work: due erasures, ended legal holds, deadline counts",
+        description="Migrate GATEWAY_DATABASE_URL to head, then work in passes: erase the "
+        "subjects whose deletion grace period (GATEWAY_DELETION_GRACE_DAYS) is over, end "
+        "the legal holds that have run out, and log how many requests are overdue or due "
+        "soon (counts only). A pass runs every GATEWAY_WORKER_POLL_SECONDS; a failed "
+        "erasure is retried after GATEWAY_WORKER_BACKOFF_SECONDS (doubling) and marked "
+        "failed after GATEWAY_WORKER_MAX_ATTEMPTS tries. SIGTERM or SIGINT stops it after "
+        "the job in hand. On PostgreSQL any number of workers run side by side; on SQLite "
+        "one at a time (a second one waits).",
+    )
+    worker.add_argument(
+        "--once",
+        action="store_true",
+        help="make one pass, print what it did on stderr, and exit 0",
+    )
+    worker.set_defaults(run=_worker)
     return parser
 
 
@@ -218,6 +237,21 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     upgrade(settings)
     print("database is at the latest migration", file=sys.stderr)
     return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    import logging
+
+    from gateway.worker import run
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+    )
+    logs = logging.getLogger("gateway")
+    logs.addHandler(handler)
+    logs.setLevel(settings.log_level)
+    return run(settings, once=args.once)
 
 
 def _seed(settings: Settings, args: argparse.Namespace) -> int:

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from directives.erasure import PLAN, Action
+from directives.erasure import HOLDS, PLAN, Action
 from gateway.db import models as m
 from gateway.db.engine import checkpoint
 from gateway.settings import Settings
@@ -75,15 +76,22 @@ async def erase_next(
             if request.status == "RECEIVED":
                 move(session, request, "IN_PROGRESS", actor=ACTOR, now=now)
             move(session, request, "COMPLETED", actor=ACTOR, now=now, note=note)
-        engine = sessions.kw.get("bind")
-        if isinstance(engine, AsyncEngine):
-            await checkpoint(engine)
-        logger.info("erasure done: request %s", request_id)
-        return Outcome(request_id, True)
     except Exception as exc:  # any failure is recorded, typed, never dropped
         if claimed is None:
             raise
         return await _failed(sessions, settings, claimed, type(exc).__name__, now)
+    logger.info("erasure done: request %s", request_id)
+    # After the commit, outside the job: the erasure is done whatever the checkpoint does,
+    # so a failed checkpoint must not count as a failed attempt of a completed request.
+    engine = sessions.kw.get("bind")
+    if isinstance(engine, AsyncEngine):
+        try:
+            await checkpoint(engine)
+        except (SQLAlchemyError, OSError) as exc:
+            logger.warning(
+                "WAL checkpoint after request %s failed (%s)", request_id, type(exc).__name__
+            )
+    return Outcome(request_id, True)
 
 
 async def _failed(
@@ -134,7 +142,13 @@ async def purge_ended_holds(
             by_type.setdefault(hold.record_type, []).append(hold.record_id)
         for record_type, ids in by_type.items():
             await _clear_held(session, record_type, ids)
-        subjects = {hold.subject_id for hold in ended}
+        subjects = sorted({hold.subject_id for hold in ended})
+        # Lock the subjects (in id order: no deadlock) before asking whether anything is
+        # still held: two workers ending holds of one subject in two batches would each
+        # see the other's uncommitted holds and neither would mark the subject PURGED.
+        await session.execute(
+            select(m.User.id).where(m.User.id.in_(subjects)).order_by(m.User.id).with_for_update()
+        )
         await session.execute(delete(h).where(h.id.in_([hold.id for hold in ended])))
         still_held = select(h.subject_id).where(h.subject_id.in_(subjects))
         await session.execute(
@@ -147,20 +161,19 @@ async def purge_ended_holds(
     return len(ended)
 
 
-_RECORD_TABLES = {
-    "ORDER": "orders",
-    "SHIPMENT": "shipments",
-    "PAYMENT": "payments",
-    "INVOICE": "invoices",
-}
+_HOLDS = {hold.record_type: hold for hold in HOLDS}
 
 
 async def _clear_held(session: AsyncSession, record_type: str, ids: list[int]) -> None:
-    table = m.Base.metadata.tables[_RECORD_TABLES[record_type]]
+    """Apply `after_hold` to the columns held for the hold's subject, and only those: an
+    invoice held for its buyer keeps its seller's tax id (the seller's, not the buyer's)."""
+    hold = _HOLDS[record_type]
+    table = m.Base.metadata.tables[hold.table]
     columns = {
         column: rule.to
         for rule in PLAN
         if rule.table == table.name
+        and rule.owner == hold.owner
         and rule.action is Action.HOLD
         and rule.after_hold is Action.ANONYMIZE
         for column in rule.columns
@@ -172,7 +185,8 @@ async def _clear_held(session: AsyncSession, record_type: str, ids: list[int]) -
 async def deadline_counts(
     sessions: async_sessionmaker[AsyncSession], now: datetime
 ) -> Counter[str]:
-    """Open requests past their due date, and due within DUE_SOON: counted for the DPO."""
+    """Open requests past their due date, due within DUE_SOON, and whose background work
+    stopped retrying (until the DPO closes them): counted for the DPO."""
     r = m.PrivacyRequest
     async with sessions() as session:
         overdue = await session.scalar(
@@ -183,5 +197,7 @@ async def deadline_counts(
                 r.status.in_(OPEN), r.due_at >= now, r.due_at < now + DUE_SOON
             )
         )
-        failed = await session.scalar(select(func.count()).where(r.failure.is_not(None)))
+        failed = await session.scalar(
+            select(func.count()).where(r.status.in_(OPEN), r.failure.is_not(None))
+        )
     return Counter({"overdue": overdue or 0, "due_soon": soon or 0, "failed": failed or 0})
