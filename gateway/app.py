@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLRequestData
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 
 from directives.deadlines import DeadlineRuleError, load_rules
@@ -99,6 +99,16 @@ class GatewayGraphQL(GraphQL[Context, None]):
             logger.info("client disconnected; its request was cancelled")
             return
         await response(scope, receive, send)
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        """For `application/graphql-response+json`, a request that failed before execution
+        (parse, validation, variable coercion) answers without `data`, as the spec asks."""
+        processed = await super().process_result(request, result)
+        if _wants_graphql_response(request.headers) and _failed_before_execution(processed):
+            processed.pop("data", None)
+        return processed
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         viewer: Viewer = request.scope["state"]["viewer"]
@@ -291,7 +301,7 @@ async def _serve_graphql(
         return
     scope.setdefault("state", {})["viewer"] = viewer
     limited = _limited(receive, settings.max_body_bytes)
-    if GRAPHQL_RESPONSE in request.headers.get("accept", ""):
+    if _wants_graphql_response(request.headers):
         send = _GraphQLResponseSender(send)
     await graphql(scope, limited, send)
 
@@ -460,6 +470,10 @@ async def _disconnected(receive: Receive) -> None:
         return
 
 
+def _wants_graphql_response(headers: Mapping[str, str]) -> bool:
+    return GRAPHQL_RESPONSE in headers.get("accept", "")
+
+
 class _GraphQLResponseSender:
     """Speak `application/graphql-response+json`: that media type, and a 4xx for a response
     without `data` (the request failed before execution), as the GraphQL-over-HTTP spec asks."""
@@ -487,7 +501,7 @@ class _GraphQLResponseSender:
         )
         if is_json:
             headers.append((b"content-type", GRAPHQL_RESPONSE.encode()))
-            if start["status"] == 200 and _failed_before_execution(body):
+            if start["status"] == 200 and _without_data(body):
                 start["status"] = 400
         else:
             headers = list(start.get("headers", []))
@@ -495,19 +509,26 @@ class _GraphQLResponseSender:
         await self._send({"type": "http.response.body", "body": body})
 
 
-def _failed_before_execution(body: bytes) -> bool:
-    """No data, or null data with only path-less errors (parse or validation failures).
-    A batch answers each operation in its own entry: its status stays 200."""
+def _without_data(body: bytes) -> bool:
+    """A response without `data`: the request failed before execution (`process_result`
+    or an HTTP-layer refusal). A batch answers each operation in its own entry: its status
+    stays 200."""
     try:
         payload = json.loads(body)
     except ValueError:
         return False
-    if not isinstance(payload, dict):
-        return False
-    if "data" not in payload:
-        return True
-    errors = payload.get("errors") or []
-    return payload["data"] is None and bool(errors) and all("path" not in e for e in errors)
+    return isinstance(payload, dict) and "data" not in payload
+
+
+def _failed_before_execution(response: Mapping[str, Any]) -> bool:
+    """Null data with only path-less errors: a parse, validation or variable failure (an
+    execution error always has a path)."""
+    errors = response.get("errors") or []
+    return (
+        response.get("data") is None
+        and bool(errors)
+        and all(isinstance(e, dict) and "path" not in e for e in errors)
+    )
 
 
 class _Asgi:
