@@ -335,6 +335,22 @@ class AuditEvent(Base):
     detail: Mapped[str | None] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The request that caused it, the type read or acted on, the fields read (name ->
+    # SHOW | MASK, JSON) and their categories (comma-separated): names, never values.
+    request_id: Mapped[str | None] = mapped_column(String(32))
+    entity: Mapped[str | None] = mapped_column(String(40))
+    fields: Mapped[str | None] = mapped_column(Text)
+    categories: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditChainHead(Base):
+    """The chain's one-row head: the last event's id and hash. Appenders lock this row, so
+    concurrent processes make one chain; `verify` checks the events end where it says."""
+
+    __tablename__ = "audit_chain_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
 
 
 class SecurityIncident(Base):
@@ -345,6 +361,16 @@ class SecurityIncident(Base):
     severity: Mapped[str] = mapped_column(String(10))
     description: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))
+    # When the platform became aware (GDPR counts from here; KZ and RU from detection),
+    # who reported it and when, which subjects it affects (a selector or "ids", JSON, never
+    # the ids), how many per jurisdiction (JSON), and what affected subjects are told.
+    aware_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reported_by: Mapped[str] = mapped_column(String(60))
+    affected: Mapped[str | None] = mapped_column(Text)
+    affected_counts: Mapped[str | None] = mapped_column(Text)
+    subject_message: Mapped[str | None] = mapped_column(Text)
+    harm_avoided: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Notification(Base):
@@ -358,3 +384,10 @@ class Notification(Base):
     )
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The rule's stage ("" or RU's "initial" / "results"), its legal reference, whether the
+    # figure is an internal SLA; who recorded the sending and the authority's reference.
+    stage: Mapped[str] = mapped_column(String(20), default="")
+    rule_reference: Mapped[str | None] = mapped_column(String(120))
+    internal_sla: Mapped[bool] = mapped_column(Boolean, default=False)
+    sent_by: Mapped[str | None] = mapped_column(String(60))
+    reference: Mapped[str | None] = mapped_column(String(120))
