@@ -38,6 +38,7 @@ from gateway.errors import (
     DatabaseUnavailable,
     PurposeError,
 )
+from gateway.grace import check_grace
 from gateway.settings import Settings
 from resolvers.context import Context
 from resolvers.loaders import Loaders
@@ -182,6 +183,7 @@ class Gateway:
             self.rules = load_rules()
         except DeadlineRuleError as exc:
             raise ConfigurationError(str(exc)) from None
+        check_grace(settings, self.rules)
         self.enforce = enforce
         self.engine = create_engine(settings)
         self.sessions = session_factory(self.engine)
