@@ -40,6 +40,10 @@ from gateway.errors import (
 )
 from gateway.grace import check_grace
 from gateway.settings import Settings
+from resolvers.audit import request_actor, write_reads
+from resolvers.audit.actions import audited, for_request
+from resolvers.audit.chain import KnownHead
+from resolvers.audit.reads import ReadLog
 from resolvers.context import Context
 from resolvers.loaders import Loaders
 from resolvers.privacy import PrivacyScope
@@ -142,7 +146,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         sub_response: Response,
     ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
         async def one(data: GraphQLRequestData, ctx: Context) -> ExecutionResult:
-            return await self.execute_single(
+            result = await self.execute_single(
                 request=request,
                 request_adapter=request_adapter,
                 sub_response=sub_response,
@@ -150,6 +154,10 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 root_value=root_value,
                 request_data=data,
             )
+            # The reads are written once the data is computed, whatever becomes of the
+            # response (a cancellation now does not cut the write short).
+            await asyncio.shield(self.gateway.record_reads(ctx))
+            return result
 
         async def run() -> ExecutionResult | list[ExecutionResult]:
             if not isinstance(request_data, list):
@@ -175,6 +183,7 @@ class Gateway:
         enforce: bool = True,
         schema: strawberry.Schema | None = None,
         clock: Callable[[], datetime] = _utc_now,
+        audit: bool = True,
     ) -> None:
         self.settings = settings
         self.policy = policy
@@ -187,13 +196,21 @@ class Gateway:
         self.enforce = enforce
         self.engine = create_engine(settings)
         self.sessions = session_factory(self.engine)
+        # The audit trail (resolvers/audit): off only for the benchmark's baseline.
+        self.audit = audit
+        self.audit_failures = 0  # requests whose reads could not be written (logged)
+        self.audit_head = KnownHead()
+        if audit:
+            audited(self.sessions, clock, self.audit_head)
         self.guard = QueryGuard(settings)
         self.schema = schema or build_schema(extensions=[self.guard.extension])
         self._key = settings.pseudonym_key.encode()
         self.masks = ProcessMasks(self._key, remember=settings.mask_memo)
 
     def context(self, viewer: Viewer, *, full_report: bool = False) -> Context:
-        loaders = Loaders(self.sessions)
+        actor = request_actor(viewer)
+        sessions = for_request(self.sessions, actor) if self.audit else self.sessions
+        loaders = Loaders(sessions)
         privacy = PrivacyScope(
             policy=self.policy,
             viewer=viewer,
@@ -203,10 +220,21 @@ class Gateway:
             enforce=self.enforce,
             full_report=full_report,
             report=RedactionReport(keep_paths=full_report),
+            audit=ReadLog(actor) if self.audit and viewer.is_employee else None,
         )
-        return Context(
-            self.settings, viewer, self.sessions, loaders, privacy, self.rules, self.clock
-        )
+        return Context(self.settings, viewer, sessions, loaders, privacy, self.rules, self.clock)
+
+    async def record_reads(self, ctx: Context) -> None:
+        """Write an employee's reads of this request; a failure is logged and counted, and
+        changes nothing in the response."""
+        log = ctx.privacy.audit
+        if not log:
+            return
+        try:
+            await write_reads(self.engine, log, self.clock(), self.audit_head)
+        except Exception as exc:
+            self.audit_failures += 1
+            logger.error("audit: reads of a request not recorded (%s)", type(exc).__name__)
 
     async def authenticate(self, request: Request) -> Viewer:
         token = parse_authorization(request.headers.get("authorization"))
@@ -223,10 +251,11 @@ def create_app(
     enforce_privacy: bool = True,
     schema: strawberry.Schema | None = None,
     clock: Callable[[], datetime] = _utc_now,
+    audit: bool = True,
 ) -> Starlette:
-    """Build the app. `enforce_privacy=False` and `schema` exist for the benchmark only;
-    `clock` for tests that need a known "now" (deadlines)."""
-    gateway = Gateway(settings, enforce=enforce_privacy, schema=schema, clock=clock)
+    """Build the app. `enforce_privacy=False`, `audit=False` and `schema` exist for the
+    benchmarks only; `clock` for tests that need a known "now" (deadlines)."""
+    gateway = Gateway(settings, enforce=enforce_privacy, schema=schema, clock=clock, audit=audit)
     graphql = GatewayGraphQL(gateway)
 
     async def graphql_endpoint(scope: Scope, receive: Receive, send: Send) -> None:

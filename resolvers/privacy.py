@@ -19,6 +19,7 @@ from directives.policy import Audience, Policy, SubjectState
 from directives.report import RedactionReport
 from directives.taxonomy import Category, DeletionState, Purpose, Relationship
 from gateway.db.models import User
+from resolvers.audit.reads import ReadLog
 from resolvers.loaders import Loaders
 from resolvers.relationships import RelationshipBySubject
 from resolvers.viewer import Viewer
@@ -40,9 +41,12 @@ class Stance:
 class SubjectView:
     """How one request's viewer stands towards a data subject. Subjects the viewer stands
     towards alike share one view (interned per request), so a page of 5,000 people costs
-    a dictionary lookup each, not an object each."""
+    a dictionary lookup each, not an object each. When an employee's reads are audited,
+    each subject gets a view of its own (naming them, sharing the stance), so the objects
+    projection builds know whose data they carry."""
 
     stance: Stance
+    subject_id: int | None = None
 
     @property
     def audience(self) -> Audience:
@@ -73,6 +77,8 @@ class PrivacyScope:
     selections: dict[int, dict[str, list[str]]] = field(default_factory=dict)
     # Projection plans (what to hide of a type) per (type, retained, stances): schema/privacy.py.
     plans: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    # An employee's reads, recorded where projection decides (None: not audited).
+    audit: ReadLog | None = None
 
     def decide(
         self,
@@ -112,9 +118,10 @@ class PrivacyScope:
             interned = self._stances
             for (user_id, state, consent), relationship in zip(fresh, relationships, strict=True):
                 if user_id not in known:
-                    known[user_id] = interned.get(
-                        (relationship, state, consent)
-                    ) or self._stance_of(relationship, state, consent)
+                    view = interned.get((relationship, state, consent)) or self._stance_of(
+                        relationship, state, consent
+                    )
+                    known[user_id] = view if self.audit is None else _named(view, user_id)
         return [known[fact[0]] for fact in facts]
 
     async def lookup_views(
@@ -132,7 +139,8 @@ class PrivacyScope:
             users: list[User | None] = await self.loaders.user_by_id.load_many(missing)
             relationships = await self._relationships_of(missing)
             for sid, user, relationship in zip(missing, users, relationships, strict=True):
-                self._views[sid] = self._stance(relationship, user)
+                view = self._stance(relationship, user)
+                self._views[sid] = view if self.audit is None else _named(view, sid)
         detached = self.detached(detached_as)
         return [self._views[sid] if sid is not None else detached for sid in subject_ids]
 
@@ -180,6 +188,10 @@ class PrivacyScope:
 
 
 ERASED_STATE = SubjectState(DeletionState.ERASED, analytics_consent=False)
+
+
+def _named(view: SubjectView, subject_id: int) -> SubjectView:
+    return SubjectView(view.stance, subject_id)
 
 
 _read_facts = itemgetter("id", "deletion_state", "analytics_consent")

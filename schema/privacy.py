@@ -3,7 +3,9 @@
 Each GraphQL type with personal data builds its objects through `project()`, which
 reads the type's `@personal` directives once, asks the request's PrivacyScope for a
 decision per subject and category, and stores what it hid on the object. Resolvers that
-hand objects to GraphQL call `report()` so the redaction report names response paths.
+hand objects to GraphQL call `report()` so the redaction report names response paths, and
+so an employee's reads are audited: per plan, the fields selected there and the set of
+subjects (resolvers/audit/reads.py).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from directives.sdl import EACH, is_personal_record
 from directives.sdl import personal_fields as sdl_personal_fields
 from directives.sdl import retained as sdl_retained
 from directives.taxonomy import Category
+from resolvers.audit.reads import Read, ReadLog
 from resolvers.context import Context
 from resolvers.privacy import PrivacyScope, SubjectView
 
@@ -156,6 +159,7 @@ def project(
             obj.withheld = _NOTHING  # type: ignore[attr-defined]
         return objects
     objects = []
+    audited = scope.audit is not None
     plans = scope.plans.get((cls, retained))
     if plans is None:
         plans = scope.plans[(cls, retained)] = {}
@@ -178,6 +182,13 @@ def project(
         obj = cls(**values)
         obj.redactions = plan.redactions  # type: ignore[attr-defined]
         obj.withheld = plan.withheld  # type: ignore[attr-defined]
+        if audited:  # whose data the object carries: `report()` records it where it is sent
+            whose = (
+                (view.subject_id,)
+                if isinstance(view, SubjectView)
+                else tuple([view[subject].subject_id for subject in subjects])
+            )
+            obj.audited = (plan, whose)  # type: ignore[attr-defined]
         objects.append(obj)
     return objects
 
@@ -195,6 +206,10 @@ class _Plan:
     withheld: frozenset[str]
     absent: bool
     redactions: tuple[Redaction, ...]
+    # For the audit: the type's name and what a response may carry, per field: the index
+    # of its subject (in `_subjects` order) and the read (SHOW or MASK; STRIP is no read).
+    entity: str = ""
+    reads: tuple[tuple[int, Read], ...] = ()
 
 
 def _plan(
@@ -203,6 +218,8 @@ def _plan(
     masks: list[tuple[str, Mask]] = []
     withheld: set[str] = set()
     redactions: list[Redaction] = []
+    reads: list[tuple[int, Read]] = []
+    subjects = _subjects(cls)
     decided = stripped = 0
     for field in personal_fields(cls):
         if field.kind is Kind.EACH:
@@ -212,6 +229,9 @@ def _plan(
             views[field.subject], field.category, field.retained(retained), field.own_strategy
         )
         action, reason, strategy = outcome(decision, field)
+        if action is not Action.STRIP:
+            read = Read(field.name, action.value, field.category.value)
+            reads.append((subjects.index(field.subject), read))
         if action is Action.SHOW:
             continue
         redactions.append((field.name, action, reason))
@@ -225,7 +245,8 @@ def _plan(
             assert strategy is not None
             masks.append((field.attr, _mask(scope, strategy)))
     absent = bool(decided) and stripped == decided and is_personal_record(cls)
-    return _Plan(tuple(masks), frozenset(withheld), absent, tuple(redactions))
+    entity = cls.__strawberry_definition__.name  # type: ignore[attr-defined]
+    return _Plan(tuple(masks), frozenset(withheld), absent, tuple(redactions), entity, tuple(reads))
 
 
 def found(ctx: Context, cls: type, views: Sequence[SubjectView]) -> list[bool]:
@@ -298,6 +319,8 @@ def report(
     scope = info.context.privacy
     if not scope.enforce or objects is None:
         return
+    if scope.audit is not None:
+        _audit(info, scope.audit, objects, nodes)
     items = objects if isinstance(objects, (list, tuple)) else None
     single: tuple[Redaction, ...] = () if items is not None else getattr(objects, "redactions", ())
     if not (single or (items and any(getattr(obj, "redactions", ()) for obj in items))):
@@ -321,6 +344,60 @@ def report(
             redactions = getattr(obj, "redactions", ())
             if redactions:
                 _record(record, (*prefix, index), redactions, selection)
+
+
+def _audit(info: Info[Context, None], log: ReadLog, objects: Any, nodes: str | None) -> None:
+    """Record an employee's reads: per plan, the fields selected here and the subjects of
+    the objects built by it; for a list of people, that each listed person is listed."""
+    items = objects if isinstance(objects, (list, tuple)) else (objects,)
+    groups: dict[int, tuple[_Plan, list[tuple[int | None, ...]]]] = {}
+    for obj in items:
+        stamp = getattr(obj, "audited", None)
+        if stamp is None:  # not built by projection: no personal fields
+            continue
+        plan, whose = stamp
+        group = groups.get(id(plan))
+        if group is None:
+            groups[id(plan)] = (plan, [whose])
+        else:
+            group[1].append(whose)
+    if not groups:
+        return
+    selection = _selected(info) if nodes is None else _merge_sub(info, nodes)
+    listing = _listing(info)
+    for plan, whose in groups.values():
+        slots: dict[int, list[Read]] = {}
+        for slot, read in plan.reads:
+            if read.name in selection:
+                slots.setdefault(slot, []).append(read)
+        for slot, reads in slots.items():
+            subjects = {who[slot] for who in whose}
+            subjects.discard(None)
+            if subjects:
+                log.saw(plan.entity, tuple(reads), subjects)  # type: ignore[arg-type]
+        if listing is not None:
+            people = {who[0] for who in whose}
+            people.discard(None)
+            if people:
+                log.saw(listing[0], (listing[1],), people)  # type: ignore[arg-type]
+
+
+def _listing(info: Info[Context, None]) -> tuple[str, Read] | None:
+    """For a list of people (`subject: each`, like `Company.members`): its type and read."""
+    raw = info._raw_info
+    definition = (raw.parent_type.extensions or {}).get("strawberry-definition")
+    if definition is None:
+        return None
+    return _each_field(definition.origin, raw.field_name)
+
+
+@cache
+def _each_field(cls: type, name: str) -> tuple[str, Read] | None:
+    for field in personal_fields(cls):
+        if field.kind is Kind.EACH and field.name == name:
+            entity = cls.__strawberry_definition__.name  # type: ignore[attr-defined]
+            return entity, Read(field.name, Action.SHOW.value, field.category.value)
+    return None
 
 
 def _report_alike(

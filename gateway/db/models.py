@@ -361,12 +361,13 @@ class SecurityIncident(Base):
     severity: Mapped[str] = mapped_column(String(10))
     description: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))
-    # When the platform became aware (GDPR counts from here; KZ and RU from detection),
-    # who reported it and when, which subjects it affects (a selector or "ids", JSON, never
-    # the ids), how many per jurisdiction (JSON), and what affected subjects are told.
-    aware_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    reported_by: Mapped[str] = mapped_column(String(60))
+    # When the platform became aware (GDPR counts from here; KZ and RU from detection;
+    # null: at detection), who reported it through the gateway and when (null: recorded
+    # before it), which subjects it affects (a selector or "ids", JSON, never the ids), how
+    # many per jurisdiction (JSON), and what affected subjects are told.
+    aware_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reported_by: Mapped[str | None] = mapped_column(String(60))
     affected: Mapped[str | None] = mapped_column(Text)
     affected_counts: Mapped[str | None] = mapped_column(Text)
     subject_message: Mapped[str | None] = mapped_column(Text)

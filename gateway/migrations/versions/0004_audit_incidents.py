@@ -42,20 +42,14 @@ def upgrade() -> None:
     with op.batch_alter_table("security_incidents", schema=None) as batch_op:
         batch_op.add_column(sa.Column("aware_at", UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column("reported_at", UTCDateTime(), nullable=True))
-        batch_op.add_column(
-            sa.Column("reported_by", sa.String(length=60), nullable=False, server_default="")
-        )
+        batch_op.add_column(sa.Column("reported_by", sa.String(length=60), nullable=True))
         batch_op.add_column(sa.Column("affected", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("affected_counts", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("subject_message", sa.Text(), nullable=True))
         batch_op.add_column(
             sa.Column("harm_avoided", sa.Boolean(), nullable=False, server_default=sa.false())
         )
-    op.execute("UPDATE security_incidents SET aware_at = detected_at, reported_at = detected_at")
     with op.batch_alter_table("security_incidents", schema=None) as batch_op:
-        batch_op.alter_column("aware_at", existing_type=UTCDateTime(), nullable=False)
-        batch_op.alter_column("reported_at", existing_type=UTCDateTime(), nullable=False)
-        batch_op.alter_column("reported_by", server_default=None)
         batch_op.alter_column("harm_avoided", server_default=None)
 
     with op.batch_alter_table("notifications", schema=None) as batch_op:

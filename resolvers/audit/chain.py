@@ -1,0 +1,281 @@
+"""The audit chain: each event's hash covers its fields and the hash before it.
+
+    hash(n) = sha256(hash(n-1) + canonical(event n)),   hash(0) = GENESIS
+
+`canonical` is the JSON array of the event's columns in `CHAINED` order (compact, UTF-8,
+timestamps as `YYYY-MM-DDTHH:MM:SS.ffffffZ`). Appending locks the one-row chain head
+(`UPDATE ... RETURNING` takes the row lock on PostgreSQL and the write lock on SQLite), so
+two processes appending at once still make one chain; ids are the head's `last_id + 1...`,
+contiguous, so a deleted event leaves a gap. `verify` streams the chain in id order and
+names the first event that does not hold: altered (its hash), unlinked (its previous
+hash), missing (a gap, or a chain shorter than its head), inserted (past the head).
+
+The chain is tamper-evident, not tamper-proof: whoever can rewrite every row after the one
+they change, and the head, can forge it. `verifyAuditChain` returns the head hash so that
+it can be written down elsewhere (an anchor) and compared later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.db.models import AuditChainHead, AuditEvent
+
+GENESIS = "0" * 64
+HEAD_ID = 1
+# The columns a hash covers, in this order (the id too: an event cannot move).
+CHAINED = (
+    "id",
+    "occurred_at",
+    "actor",
+    "actor_role",
+    "purpose",
+    "action",
+    "subject_id",
+    "entity",
+    "fields",
+    "categories",
+    "request_id",
+    "detail",
+)
+_EVENTS = cast(Table, AuditEvent.__table__)
+_HEAD = cast(Table, AuditChainHead.__table__)
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An event to append; the chain gives it an id, a time and its hashes."""
+
+    action: str
+    actor: str
+    actor_role: str | None = None
+    purpose: str | None = None
+    subject_id: int | None = None
+    entity: str | None = None
+    fields: str | None = None
+    categories: str | None = None
+    request_id: str | None = None
+    detail: str | None = None
+
+
+def stamp(at: datetime) -> str:
+    """The canonical text of a time: UTC, microseconds, `Z`."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical(row: Mapping[Any, Any]) -> str:
+    """The reference serialisation of a stored event (`verify` uses it)."""
+    values = [row[name] for name in CHAINED]
+    values[1] = stamp(values[1])
+    return _dumps(values)
+
+
+def chained(prev_hash: str, text: str) -> str:
+    return hashlib.sha256((prev_hash + text).encode("utf-8")).hexdigest()
+
+
+@dataclass(eq=False)
+class KnownHead:
+    """A process's last sight of the chain head: when no other process appended since,
+    appending is two statements (move the head if it is still there, insert), else three
+    (lock and read it, insert, move it). A wrong guess costs only the slower way."""
+
+    last: tuple[int, str] | None = None
+
+
+def append(
+    conn: Connection, events: Sequence[Event], at: datetime, known: KnownHead | None = None
+) -> int:
+    """Append `events` at time `at` in the connection's transaction; the caller commits.
+
+    The head row is locked by the first statement, so concurrent appenders queue there and
+    each links to the one before. Returns the last id appended (0 if nothing was)."""
+    if not events:
+        return 0
+    guess = known.last if known is not None else None
+    if guess is not None:
+        rows = _link(events, at, *guess)
+        moved = conn.execute(
+            update(_HEAD)
+            .where(
+                _HEAD.c.id == HEAD_ID, _HEAD.c.last_id == guess[0], _HEAD.c.last_hash == guess[1]
+            )
+            .values(last_id=rows[-1]["id"], last_hash=rows[-1]["hash"])
+        )
+        if moved.rowcount == 1:
+            conn.execute(_EVENTS.insert(), rows)
+            return _seen(known, rows)
+    last_id, prev = conn.execute(
+        update(_HEAD)
+        .where(_HEAD.c.id == HEAD_ID)
+        .values(last_id=_HEAD.c.last_id)
+        .returning(_HEAD.c.last_id, _HEAD.c.last_hash)
+    ).one()
+    rows = _link(events, at, last_id, prev)
+    conn.execute(_EVENTS.insert(), rows)
+    conn.execute(
+        update(_HEAD)
+        .where(_HEAD.c.id == HEAD_ID)
+        .values(last_id=rows[-1]["id"], last_hash=rows[-1]["hash"])
+    )
+    return _seen(known, rows)
+
+
+def _seen(known: KnownHead | None, rows: list[dict[str, Any]]) -> int:
+    # Remembered before the commit: if it fails, the next append's guess misses, no more.
+    last = rows[-1]
+    if known is not None:
+        known.last = (last["id"], last["hash"])
+    return int(last["id"])
+
+
+def _link(events: Sequence[Event], at: datetime, last_id: int, prev: str) -> list[dict[str, Any]]:
+    """The rows to insert, hashed in order. The canonical text is put together from parts
+    shared by many events (one request's reads differ only in id and subject), which is
+    what `canonical` would produce (tests/test_audit.py proves it equal)."""
+    when = _dumps(stamp(at))
+    heads: dict[tuple[str, str | None, str | None, str], str] = {}
+    tails: dict[tuple[str | None, ...], str] = {}
+    rows = []
+    next_id = last_id
+    sha = hashlib.sha256
+    for event in events:
+        next_id += 1
+        key = (event.actor, event.actor_role, event.purpose, event.action)
+        head = heads.get(key)
+        if head is None:
+            head = heads[key] = ",".join(_dumps(part) for part in key)
+        tail_key = (event.entity, event.fields, event.categories, event.request_id, event.detail)
+        tail = tails.get(tail_key)
+        if tail is None:
+            tail = tails[tail_key] = ",".join(_dumps(part) for part in tail_key)
+        subject = "null" if event.subject_id is None else str(event.subject_id)
+        text = f"[{next_id},{when},{head},{subject},{tail}]"
+        digest = sha((prev + text).encode("utf-8")).hexdigest()
+        rows.append(
+            {
+                "id": next_id,
+                "occurred_at": at,
+                "actor": event.actor,
+                "actor_role": event.actor_role,
+                "purpose": event.purpose,
+                "action": event.action,
+                "subject_id": event.subject_id,
+                "entity": event.entity,
+                "fields": event.fields,
+                "categories": event.categories,
+                "request_id": event.request_id,
+                "detail": event.detail,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        prev = digest
+    return rows
+
+
+class Break(StrEnum):
+    """How the chain fails at the event `Verdict.broken_at` names."""
+
+    ALTERED = "ALTERED"  # its columns do not give its hash: changed after it was written
+    UNLINKED = "UNLINKED"  # it does not name the previous event's hash: inserted or moved
+    MISSING = "MISSING"  # no event has this id, yet a later one does (or the head does)
+    INSERTED = "INSERTED"  # beyond the chain head, or before the chain's first event
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    events: int  # events checked
+    head_id: int
+    head_hash: str
+    broken_at: int | None = None
+    reason: Break | None = None
+
+    @property
+    def intact(self) -> bool:
+        return self.broken_at is None
+
+    @property
+    def message(self) -> str:
+        if self.reason is None:
+            return f"audit chain intact: {self.events} events, head {self.head_hash}"
+        return f"audit chain broken at event {self.broken_at}: {_EXPLAINED[self.reason]}"
+
+
+_EXPLAINED = {
+    Break.ALTERED: "its columns do not match its hash (changed after it was written)",
+    Break.UNLINKED: "it does not link to the event before it (inserted or moved)",
+    Break.MISSING: "it is missing (deleted); the chain continues past it or its head says so",
+    Break.INSERTED: "it is not part of the chain the head describes (inserted)",
+}
+_ROWS = select(*(_EVENTS.c[name] for name in (*CHAINED, "prev_hash", "hash")))
+
+
+async def verify(conn: AsyncConnection, *, batch: int = 2000) -> Verdict:
+    """Walk the chain in id order, `batch` rows at a time, up to the head read first (an
+    append while this runs moves the head past it, and is checked next time); stop at the
+    first event that does not hold."""
+    head_id, head_hash = (
+        await conn.execute(select(_HEAD.c.last_id, _HEAD.c.last_hash).where(_HEAD.c.id == HEAD_ID))
+    ).one()
+    prev_id, prev_hash, checked = 0, GENESIS, 0
+    stream = await conn.stream(
+        _ROWS.where(_EVENTS.c.id <= head_id)
+        .order_by(_EVENTS.c.id)
+        .execution_options(yield_per=batch)
+    )
+    async for rows in stream.partitions():
+        for row in rows:
+            found = _check(row._mapping, prev_id, prev_hash)
+            if found is not None:
+                await stream.close()
+                return Verdict(checked, head_id, head_hash, *found)
+            prev_id, prev_hash = row.id, row.hash
+            checked += 1
+    if prev_id < head_id:  # the last events are gone, yet the head names them
+        return Verdict(checked, head_id, head_hash, prev_id + 1, Break.MISSING)
+    if prev_hash != head_hash:
+        return Verdict(checked, head_id, head_hash, prev_id, Break.ALTERED)
+    return await _beyond(conn, Verdict(checked, head_id, head_hash))
+
+
+def _check(row: Mapping[Any, Any], prev_id: int, prev_hash: str) -> tuple[int, Break] | None:
+    event_id = row["id"]
+    if event_id <= prev_id:
+        return event_id, Break.INSERTED
+    if event_id != prev_id + 1:
+        return prev_id + 1, Break.MISSING
+    if row["prev_hash"] != prev_hash:
+        return event_id, Break.UNLINKED
+    if chained(row["prev_hash"], canonical(row)) != row["hash"]:
+        return event_id, Break.ALTERED
+    return None
+
+
+async def _beyond(conn: AsyncConnection, verdict: Verdict) -> Verdict:
+    """An event past the head is legitimate only if the head (read again, after a
+    concurrent append) covers it: appenders move the head in the same transaction."""
+    first = await conn.scalar(
+        select(_EVENTS.c.id).where(_EVENTS.c.id > verdict.head_id).order_by(_EVENTS.c.id).limit(1)
+    )
+    if first is None:
+        return verdict
+    head_now = await conn.scalar(select(_HEAD.c.last_id).where(_HEAD.c.id == HEAD_ID))
+    if head_now is None or first > head_now:
+        return Verdict(verdict.events, verdict.head_id, verdict.head_hash, first, Break.INSERTED)
+    return verdict
+
+
+def rows_of(events: Iterable[Event], at: datetime, last_id: int, prev: str) -> list[dict[str, Any]]:
+    """The rows `append` would insert after (last_id, prev): for tests of the fast path."""
+    return _link(list(events), at, last_id, prev)

@@ -1,0 +1,132 @@
+"""Reads of personal data by an employee, collected while a request runs and turned into
+one audit event per (subject, type) when it ends.
+
+Projection decides once per (type, stance) and stamps each object it builds with its plan
+and its subjects; when a resolver hands objects to GraphQL, `report()` (schema/privacy.py)
+knows which fields the query selected there and calls `saw` once per plan, with the set of
+subjects. So recording costs a set update per list, not a call per field per row, and an
+event names exactly the fields the response carried for that subject: SHOW (the value) or
+MASK (a masked value). Stripped fields were not read and are not recorded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from resolvers.audit.chain import Event
+
+READ = "READ"
+
+
+class Read(NamedTuple):
+    """One field of one subject as the response carried it."""
+
+    name: str  # the GraphQL field name
+    action: str  # SHOW | MASK
+    category: str  # its data category (directives/taxonomy.py)
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who a request acts as, for every event it causes."""
+
+    actor: str  # employee:<id>, user:<id> or anonymous
+    role: str | None
+    purpose: str | None
+    request_id: str
+
+
+@dataclass(eq=False)
+class ReadLog:
+    """An employee's reads in one request: (type, reads) -> the subjects read so."""
+
+    actor: Actor
+    groups: dict[tuple[str, tuple[Read, ...]], set[int]] = field(default_factory=dict)
+
+    def saw(self, entity: str, reads: tuple[Read, ...], subjects: set[int]) -> None:
+        known = self.groups.get((entity, reads))
+        if known is None:
+            self.groups[(entity, reads)] = subjects
+        else:
+            known |= subjects
+
+    def __bool__(self) -> bool:
+        return any(self.groups.values())
+
+    def events(self) -> list[Event]:
+        """One READ event per (subject, type), fields merged over every place the subject
+        appeared (SHOW wins over MASK), in (type, subject) order."""
+        by_entity: dict[str, list[tuple[tuple[Read, ...], set[int]]]] = {}
+        for (entity, reads), subjects in self.groups.items():
+            if subjects:
+                by_entity.setdefault(entity, []).append((reads, subjects))
+        actor = self.actor
+        described: dict[frozenset[Read], tuple[str, str]] = {}
+        events: list[Event] = []
+        for entity in sorted(by_entity):
+            groups = by_entity[entity]
+            once = _read_once(groups)
+            per_subject: list[tuple[int, frozenset[Read]]] = []
+            for reads, subjects in groups:
+                key = frozenset(reads)
+                per_subject.extend((sid, key) for sid in subjects & once)
+            for sid in subjects_of(groups) - once:
+                merged = frozenset(r for reads, found in groups if sid in found for r in reads)
+                per_subject.append((sid, merged))
+            per_subject.sort(key=_first)
+            for sid, reads_of in per_subject:
+                text = described.get(reads_of)
+                if text is None:
+                    text = described[reads_of] = describe(reads_of)
+                events.append(
+                    Event(
+                        action=READ,
+                        actor=actor.actor,
+                        actor_role=actor.role,
+                        purpose=actor.purpose,
+                        subject_id=sid,
+                        entity=entity,
+                        fields=text[0],
+                        categories=text[1],
+                        request_id=actor.request_id,
+                    )
+                )
+        return events
+
+
+def describe(reads: Iterable[Read]) -> tuple[str, str]:
+    """The `fields` JSON (name -> SHOW | MASK, SHOW winning) and the `categories` list."""
+    actions: dict[str, str] = {}
+    categories = set()
+    for read in reads:
+        if actions.get(read.name) != "SHOW":
+            actions[read.name] = read.action
+        categories.add(read.category)
+    fields = json.dumps(dict(sorted(actions.items())), separators=(",", ":"))
+    return fields, ",".join(sorted(categories))
+
+
+def subjects_of(groups: list[tuple[tuple[Read, ...], set[int]]]) -> set[int]:
+    found: set[int] = set()
+    for _, subjects in groups:
+        found |= subjects
+    return found
+
+
+def _read_once(groups: list[tuple[tuple[Read, ...], set[int]]]) -> set[int]:
+    """Subjects that appear in one group only (the usual case): no merging needed."""
+    if len(groups) == 1:
+        return set(groups[0][1])
+    seen: set[int] = set()
+    again: set[int] = set()
+    for _, subjects in groups:
+        again |= subjects & seen
+        seen |= subjects
+    return seen - again
+
+
+def _first(item: tuple[int, frozenset[Read]]) -> int:
+    return item[0]
