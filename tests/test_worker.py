@@ -586,13 +586,17 @@ async def test_on_sqlite_a_second_worker_says_so_and_waits_for_the_first(
         assert lock is not None and lock.name.endswith(".db.worker.lock")
         # The first worker makes its first pass, then sleeps until it is stopped.
         first = _start(settings, tmp_path / "first.log", GATEWAY_WORKER_POLL_SECONDS="3600")
-        second: Worker | None = None
+        second = third = None
         try:
             await _until(lambda: "pass: erasures: 0 done" in first.text(), "the first pass")
             second = _start(settings, tmp_path / "second.log", "--once")
             waiting = f"another worker holds {lock}; waiting"
             await _until(lambda: waiting in second.text(), "the second worker to wait")
             assert "worker ready" not in second.text() and second.proc.poll() is None
+            # A waiting worker stopped by SIGTERM leaves at once, having done nothing.
+            third = _start(settings, tmp_path / "third.log")
+            await _until(lambda: waiting in third.text(), "the third worker to wait")
+            assert _stop(third) == 0 and "worker ready" not in third.text()
             async with engine.begin() as conn:  # due now: only the second worker may take it
                 await conn.execute(
                     text("UPDATE privacy_requests SET received_at = :t WHERE id = :r"),
@@ -601,7 +605,7 @@ async def test_on_sqlite_a_second_worker_says_so_and_waits_for_the_first(
             assert _stop(first) == 0
             assert second.proc.wait(timeout=60) == 0, second.text()
         finally:
-            for worker in (first, second):
+            for worker in (first, second, third):
                 if worker is not None and worker.proc.poll() is None:
                     worker.proc.kill()
         assert "worker: erasures: 1 done" in second.text()
