@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
@@ -40,6 +41,8 @@ class Product:
     price_cents: int
     currency: str
     row: Private[m.Product]
+    # ratingAvg and ratingCount share one computation per product and request.
+    ratings: Private[asyncio.Future[tuple[int, float]] | None] = None
 
     @classmethod
     async def build(cls, ctx: Context, rows: Sequence[m.Product]) -> list[Product]:
@@ -69,13 +72,18 @@ class Product:
         description="Mean rating of the reviews the viewer may see (others' count for nothing)."
     )
     async def rating_avg(self, info: Info[Context, None]) -> float | None:
-        count, total = await _ratings(info.context, self.row)
+        count, total = await self.visible_ratings(info.context)
         return total / count if count else None
 
     @strawberry.field(description="How many reviews the viewer may see.")
     async def rating_count(self, info: Info[Context, None]) -> int:
-        count, _ = await _ratings(info.context, self.row)
+        count, _ = await self.visible_ratings(info.context)
         return count
+
+    def visible_ratings(self, ctx: Context) -> asyncio.Future[tuple[int, float]]:
+        if self.ratings is None:
+            self.ratings = asyncio.ensure_future(_ratings(ctx, self.row))
+        return self.ratings
 
     @strawberry.field
     async def reviews(self, info: Info[Context, None]) -> list[ReviewT]:
