@@ -20,7 +20,7 @@ from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
@@ -31,6 +31,13 @@ from directives.masking import ProcessMasks
 from directives.policy import DEFAULT_POLICY, Policy
 from directives.report import RedactionReport
 from gateway.auth import ANONYMOUS_CLAIMS, parse_authorization, parse_purpose, verify_token
+from gateway.console import (
+    STATIC_PREFIX,
+    console_response,
+    graphiql_html,
+    graphiql_response,
+    static_app,
+)
 from gateway.db.engine import create_engine, ping, session_factory
 from gateway.errors import (
     AuthenticationError,
@@ -39,6 +46,7 @@ from gateway.errors import (
     PurposeError,
 )
 from gateway.grace import check_grace
+from gateway.metrics import RequestMetrics, metrics_endpoint, observe_requests
 from gateway.settings import Settings
 from resolvers.audit import request_actor, write_reads
 from resolvers.audit.actions import audited, for_request
@@ -114,6 +122,14 @@ class GatewayGraphQL(GraphQL[Context, None]):
         if _wants_graphql_response(request.headers) and _failed_before_execution(processed):
             processed.pop("data", None)
         return processed
+
+    # The package's own GraphiQL page and assets (gateway/console), not a CDN's.
+    @property
+    def graphql_ide_html(self) -> str:
+        return graphiql_html()
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_response()
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         viewer: Viewer = request.scope["state"]["viewer"]
@@ -203,7 +219,7 @@ class Gateway:
         if audit:
             audited(self.sessions, clock, self.audit_head)
         self.guard = QueryGuard(settings)
-        self.schema = schema or build_schema(extensions=[self.guard.extension])
+        self.schema = schema or build_schema(extensions=[self.guard.extension, RequestMetrics])
         self._key = settings.pseudonym_key.encode()
         self.masks = ProcessMasks(self._key, remember=settings.mask_memo)
 
@@ -283,6 +299,9 @@ def create_app(
             return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
         return JSONResponse({"status": "ok", "database": "up"})
 
+    async def console(request: Request) -> Response:
+        return console_response()
+
     async def sdl(request: Request) -> Response:
         return PlainTextResponse(gateway.schema.as_str() + "\n", media_type="application/graphql")
 
@@ -291,9 +310,20 @@ def create_app(
         yield
         await gateway.engine.dispose()
 
+    # The pages' assets and the DPO console, all from the package (gateway/console); /metrics.
+    served: list[BaseRoute] = [Mount(STATIC_PREFIX, static_app())]
+    if settings.console:
+        served.append(Route("/console", console))
+    if settings.metrics:
+        served.append(
+            Route("/metrics", metrics_endpoint(gateway.sessions, settings, gateway.clock))
+        )
+
     app = Starlette(
         routes=[
-            Route("/graphql", _Asgi(graphql_endpoint)),  # any method: 405 is ours, in JSON
+            # Any method: 405 is ours, in JSON. Counted and timed for /metrics.
+            Route("/graphql", _Asgi(observe_requests(graphql_endpoint))),
+            *served,
             Route("/healthz", healthz),
             Route("/schema.graphql", sdl),
         ],

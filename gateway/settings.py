@@ -36,6 +36,9 @@ class Settings:
     redis_url: str | None = None
     max_page_size: int = 100
     graphiql: bool = True
+    # The DPO console at /console, and Prometheus metrics at /metrics.
+    console: bool = True
+    metrics: bool = True
     log_level: str = "INFO"
     # Query limits (graphql-armor's defaults); 0 turns a limit off.
     max_query_depth: int = 6
@@ -81,6 +84,8 @@ class Settings:
             redis_url=env.get("GATEWAY_REDIS_URL") or None,
             max_page_size=_int(env, "GATEWAY_MAX_PAGE_SIZE", 100),
             graphiql=env.get("GATEWAY_GRAPHIQL", "1") not in ("0", "false", "no"),
+            console=env.get("GATEWAY_CONSOLE", "1") not in ("0", "false", "no"),
+            metrics=env.get("GATEWAY_METRICS", "1") not in ("0", "false", "no"),
             log_level=env.get("GATEWAY_LOG_LEVEL", "INFO").upper(),
             max_query_depth=_int(env, "GATEWAY_MAX_QUERY_DEPTH", 6),
             max_query_aliases=_int(env, "GATEWAY_MAX_QUERY_ALIASES", 15),
