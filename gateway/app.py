@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -46,8 +47,12 @@ from gateway.errors import (
     PurposeError,
 )
 from gateway.grace import check_grace
+from gateway.logs import RequestLog, configure_logging
 from gateway.metrics import RequestMetrics, metrics_endpoint, observe_requests
+from gateway.ratelimit import RateLimited, RateLimits
+from gateway.serving import TrustedProxies, middleware
 from gateway.settings import Settings
+from gateway.trusted import DocumentRefused, TrustedDocuments, resolve_query
 from resolvers.audit import request_actor, write_reads
 from resolvers.audit.actions import audited, for_request
 from resolvers.audit.chain import KnownHead
@@ -144,13 +149,15 @@ class GatewayGraphQL(GraphQL[Context, None]):
             payload: dict[str, Any] = {
                 "query": params.get("query"),
                 "operationName": params.get("operationName"),
+                "documentId": params.get("documentId"),
             }
             for key in ("variables", "extensions"):
                 raw = params.get(key)
                 payload[key] = _decode_json(raw.encode(), f"`{key}`") if raw else None
-            return _operation(payload)
+            return _operation(payload, self.gateway.documents)
         body = _decode_json(await request.get_body(), "the request body")
-        return _operations(body, self.gateway.settings.max_batch_operations)
+        limit = self.gateway.settings.max_batch_operations
+        return _operations(body, limit, self.gateway.documents)
 
     async def execute_operation(
         self,
@@ -184,6 +191,10 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 results.append(await one(data, await self.get_context(request, sub_response)))
             return results
 
+        documents = self.gateway.documents
+        if documents is not None:
+            for data in request_data if isinstance(request_data, list) else [request_data]:
+                _unless_refused(documents.check, data.query, context.viewer)
         timeout = self.gateway.settings.execution_timeout_seconds
         return await _supervised(run(), request.receive, timeout)
 
@@ -222,6 +233,16 @@ class Gateway:
         self.schema = schema or build_schema(extensions=[self.guard.extension, RequestMetrics])
         self._key = settings.pseudonym_key.encode()
         self.masks = ProcessMasks(self._key, remember=settings.mask_memo)
+        self.proxies = TrustedProxies(settings.trusted_proxies)
+        self.rate_limits = RateLimits(settings)
+        self.documents = (
+            TrustedDocuments.load(
+                settings.trusted_documents,
+                employees_adhoc=settings.trusted_documents_employees_adhoc,
+            )
+            if settings.trusted_documents is not None
+            else None
+        )
 
     def context(self, viewer: Viewer, *, full_report: bool = False) -> Context:
         actor = request_actor(viewer)
@@ -308,6 +329,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        await gateway.rate_limits.aclose()
         await gateway.engine.dispose()
 
     # The pages' assets and the DPO console, all from the package (gateway/console); /metrics.
@@ -328,9 +350,21 @@ def create_app(
             Route("/schema.graphql", sdl),
         ],
         lifespan=lifespan,
+        middleware=[
+            Middleware(RequestLog, access_log=settings.access_log, proxies=gateway.proxies),
+            *middleware(settings, graphiql_html=graphql.graphql_ide_html),
+        ],
     )
     app.state.gateway = gateway
     return app
+
+
+def app_from_env() -> Starlette:
+    """The app for `uvicorn --factory gateway.app:app_from_env`, gunicorn, and each process
+    of `privacy-gateway serve --workers N`: settings from the environment, logs configured."""
+    settings = Settings.from_env()
+    configure_logging(settings)
+    return create_app(settings)
 
 
 async def _serve_graphql(
@@ -338,10 +372,15 @@ async def _serve_graphql(
 ) -> None:
     request = Request(scope, receive)
     settings = gateway.settings
+    address = gateway.proxies.client_address(scope)
     try:
         _check_http(request, settings)
+        await gateway.rate_limits.check_address(address)
     except Refused as exc:
         await exc.response()(scope, receive, send)
+        return
+    except RateLimited as exc:
+        await _rate_limited(exc)(scope, receive, send)
         return
     wants_ide = "text/html" in request.headers.get("accept", "")
     if request.method == "GET" and wants_ide and "query" not in request.query_params:
@@ -359,6 +398,11 @@ async def _serve_graphql(
         return
     except DatabaseUnavailable as exc:
         await _error(503, "DATABASE_UNAVAILABLE", str(exc))(scope, receive, send)
+        return
+    try:
+        await gateway.rate_limits.check_viewer(viewer, address)
+    except RateLimited as exc:
+        await _rate_limited(exc)(scope, receive, send)
         return
     scope.setdefault("state", {})["viewer"] = viewer
     limited = _limited(receive, settings.max_body_bytes)
@@ -456,9 +500,11 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _operations(value: Any, limit: int) -> GraphQLRequestData | list[GraphQLRequestData]:
+def _operations(
+    value: Any, limit: int, documents: TrustedDocuments | None
+) -> GraphQLRequestData | list[GraphQLRequestData]:
     if not isinstance(value, list):
-        return _operation(value)
+        return _operation(value, documents)
     if not value:
         raise Refused(400, "BAD_REQUEST", "an empty batch: send at least one operation")
     if len(value) > limit:
@@ -468,16 +514,13 @@ def _operations(value: Any, limit: int) -> GraphQLRequestData | list[GraphQLRequ
             f"batch of {len(value)} operations exceeds the limit of {limit} "
             "(GATEWAY_MAX_BATCH_OPERATIONS)",
         )
-    return [_operation(item) for item in value]
+    return [_operation(item, documents) for item in value]
 
 
-def _operation(value: Any) -> GraphQLRequestData:
+def _operation(value: Any, documents: TrustedDocuments | None) -> GraphQLRequestData:
     if not isinstance(value, dict):
         raise Refused(400, "BAD_REQUEST", 'a GraphQL request is a JSON object: {"query": "..."}')
-    query = value.get("query")
-    if query is None:
-        raise Refused(400, "BAD_REQUEST", "the request has no `query`")
-    if not isinstance(query, str):
+    if value.get("query") is not None and not isinstance(value["query"], str):
         raise Refused(400, "BAD_REQUEST", "`query` must be a string")
     for key, kind, name in (
         ("variables", dict, "an object"),
@@ -486,6 +529,8 @@ def _operation(value: Any) -> GraphQLRequestData:
     ):
         if value.get(key) is not None and not isinstance(value[key], kind):
             raise Refused(400, "BAD_REQUEST", f"`{key}` must be {name} or null")
+    # The text sent, or the trusted document its hash names.
+    query = _unless_refused(resolve_query, documents, value)
     return GraphQLRequestData(
         query=query,
         variables=value.get("variables"),
@@ -610,6 +655,18 @@ def _origin(exc: BaseException) -> str:
     if tb is None:
         return "-"
     return f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}"
+
+
+def _unless_refused(check: Callable[..., T], *args: Any) -> T:
+    """`check(*args)`, its `DocumentRefused` an HTTP 400 with the refusal's code."""
+    try:
+        return check(*args)
+    except DocumentRefused as exc:
+        raise Refused(400, exc.code, str(exc)) from None
+
+
+def _rate_limited(exc: RateLimited) -> Response:
+    return _error(429, "RATE_LIMITED", str(exc), {"Retry-After": str(exc.retry_after)})
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:

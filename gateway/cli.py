@@ -111,6 +111,13 @@ def _parser() -> argparse.ArgumentParser:
         "then serve GraphQL on /graphql.",
     )
     _serve_args(serve)
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="processes serving on the one port, each with its own event loop; they share "
+        "rate limits through GATEWAY_REDIS_URL (default: %(default)s)",
+    )
     serve.set_defaults(run=_serve)
 
     seed = commands.add_parser(
@@ -158,6 +165,22 @@ def _parser() -> argparse.ArgumentParser:
         description="Print the GraphQL schema (SDL) with its privacy directives.",
     )
     export.set_defaults(run=_export_schema)
+
+    trusted = commands.add_parser(
+        "trusted-documents",
+        help="build a manifest of trusted documents (GATEWAY_TRUSTED_DOCUMENTS)",
+        description="Work with the manifest of trusted documents.",
+    )
+    trusted_commands = trusted.add_subparsers(dest="action", required=True, metavar="ACTION")
+    build = trusted_commands.add_parser(
+        "build",
+        help="print a manifest of the given .graphql files",
+        description="Print a manifest ({sha256 of the text: text}, the Guild's format) of "
+        "each file's exact text, each checked against the schema first. Clients send these "
+        "texts byte for byte, or their documentId (sha256:<hex>).",
+    )
+    build.add_argument("files", nargs="+", type=Path, metavar="FILE", help=".graphql file")
+    build.set_defaults(run=_trusted_documents_build)
 
     catalog = commands.add_parser(
         "catalog",
@@ -302,6 +325,15 @@ def _export_schema(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _trusted_documents_build(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from gateway.trusted import build_manifest
+
+    print(json.dumps(build_manifest(args.files), indent=2, ensure_ascii=False))
+    return 0
+
+
 def _catalog(settings: Settings, args: argparse.Namespace) -> int:
     import json
 
@@ -323,7 +355,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from gateway.migrate import upgrade
 
     upgrade(settings)
-    _run(settings, args.host, args.port)
+    _run(settings, args.host, args.port, workers=args.workers)
     return 0
 
 
@@ -374,7 +406,8 @@ def _banner(settings: Settings, host: str, port: int) -> str:
     from gateway.seed import DEMO_EMPLOYEES, DEMO_USERS
 
     ttl = 24 * 3600
-    lines = [f"CISTECH Privacy Gateway on http://{host}:{port}/graphql (GraphiQL in a browser)", ""]
+    url = f"{'https' if settings.tls else 'http'}://{host}:{port}"
+    lines = [f"CISTECH Privacy Gateway on {url}/graphql (GraphiQL in a browser)", ""]
     for name in ("buyer", "seller", "logistics"):
         token = issue_token(settings, user_id=DEMO_USERS[name], ttl_seconds=ttl)
         lines.append(f"{name:>10} (user {DEMO_USERS[name]}): {token}")
@@ -386,18 +419,29 @@ def _banner(settings: Settings, host: str, port: int) -> str:
         "",
         "Employees also send X-Processing-Purpose (support: SUPPORT, dpo: LEGAL).",
         "Example:",
-        f"  curl -s http://{host}:{port}/graphql -H 'Authorization: Bearer <buyer token>' \\",
+        f"  curl -s {url}/graphql -H 'Authorization: Bearer <buyer token>' \\",
         f"    -H 'Content-Type: application/json' -d '{{\"query\": \"{EXAMPLE_QUERY}\"}}'",
     ]
     return "\n".join(lines)
 
 
-def _run(settings: Settings, host: str, port: int) -> None:
+def _run(settings: Settings, host: str, port: int, *, workers: int = 1) -> None:
+    """One process serves the app built here; several each build their own from the
+    environment (`gateway.app:app_from_env`), uvicorn supervising them."""
     import uvicorn
 
+    from gateway.logs import configure_logging
+    from gateway.serving import uvicorn_options
+
+    configure_logging(settings)
+    options = uvicorn_options(settings)
+    if workers > 1:
+        app = "gateway.app:app_from_env"
+        uvicorn.run(app, factory=True, workers=workers, host=host, port=port, **options)
+        return
     from gateway.app import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    uvicorn.run(create_app(settings), host=host, port=port, **options)
 
 
 if __name__ == "__main__":

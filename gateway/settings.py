@@ -17,6 +17,10 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./privacy-gateway.db"
 ENVIRONMENTS = ("development", "test", "production")
 # Who may introspect the schema, and who gets "Did you mean ...?" in validation errors.
 AUDIENCES = ("on", "off", "authenticated")
+DEFAULT_RATE_LIMIT = "120/minute"
+DEFAULT_RATE_LIMIT_PER_ADDRESS = "600/minute"
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+LOG_FORMATS = ("json", "text")
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,24 @@ class Settings:
     worker_poll_seconds: float = 5.0
     worker_max_attempts: int = 5
     worker_backoff_seconds: float = 30.0
+    # Rate limits in the `limits` notation ("120/minute"), "0" or "off" for none; None: the
+    # default, which is off under GATEWAY_ENV=test. Counters shared through Redis under
+    # `redis_key_prefix`; X-Forwarded-For and X-Request-Id believed from trusted proxies only.
+    rate_limit: str | None = None
+    rate_limit_per_address: str | None = None
+    redis_key_prefix: str = "privacy-gateway"
+    trusted_proxies: tuple[str, ...] = ()
+    # Trusted documents: a manifest of the operations platform users and anonymous viewers
+    # may run; employees may still send their own unless `..._employees_adhoc` is off.
+    trusted_documents: Path | None = None
+    trusted_documents_employees_adhoc: bool = True
+    # Serving: logs, TLS, CORS and security headers.
+    access_log: bool = True
+    log_format: str = "json"
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    cors_origins: tuple[str, ...] = ()
+    security_headers: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -105,6 +127,20 @@ class Settings:
             worker_poll_seconds=_float(env, "GATEWAY_WORKER_POLL_SECONDS", 5.0),
             worker_max_attempts=_int(env, "GATEWAY_WORKER_MAX_ATTEMPTS", 5),
             worker_backoff_seconds=_float(env, "GATEWAY_WORKER_BACKOFF_SECONDS", 30.0),
+            rate_limit=env.get("GATEWAY_RATE_LIMIT") or None,
+            rate_limit_per_address=env.get("GATEWAY_RATE_LIMIT_PER_ADDRESS") or None,
+            redis_key_prefix=env.get("GATEWAY_REDIS_KEY_PREFIX") or "privacy-gateway",
+            trusted_proxies=_list(env, "GATEWAY_TRUSTED_PROXIES"),
+            trusted_documents=_path(env, "GATEWAY_TRUSTED_DOCUMENTS"),
+            trusted_documents_employees_adhoc=_bool(
+                env, "GATEWAY_TRUSTED_DOCUMENTS_EMPLOYEES_ADHOC", True
+            ),
+            access_log=_bool(env, "GATEWAY_ACCESS_LOG", True),
+            log_format=env.get("GATEWAY_LOG_FORMAT", "json").lower(),
+            tls_cert_file=_path(env, "GATEWAY_TLS_CERT_FILE"),
+            tls_key_file=_path(env, "GATEWAY_TLS_KEY_FILE"),
+            cors_origins=_list(env, "GATEWAY_CORS_ORIGINS"),
+            security_headers=_bool(env, "GATEWAY_SECURITY_HEADERS", True),
         )
         settings.validate()
         return settings
@@ -112,6 +148,20 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def viewer_rate_limit(self) -> str | None:
+        """GATEWAY_RATE_LIMIT in force, or None when off."""
+        return _rate(self.rate_limit, DEFAULT_RATE_LIMIT, self.env)
+
+    @property
+    def address_rate_limit(self) -> str | None:
+        """GATEWAY_RATE_LIMIT_PER_ADDRESS in force, or None when off."""
+        return _rate(self.rate_limit_per_address, DEFAULT_RATE_LIMIT_PER_ADDRESS, self.env)
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert_file is not None
 
     def allows(self, audience: str | None, *, anonymous: bool) -> bool:
         """Whether a viewer gets what `introspection` or `field_suggestions` governs."""
@@ -130,6 +180,7 @@ class Settings:
         if self.mask_memo < 0:
             raise ConfigurationError("GATEWAY_MASK_MEMO must be 0 (no memo) or more")
         self._validate_limits()
+        self._validate_serving()
         if self.env == "production":
             if self.jwt_algorithm == "HS256" and self.jwt_secret == DEMO_JWT_SECRET:
                 raise ConfigurationError(
@@ -184,6 +235,87 @@ class Settings:
                 raise ConfigurationError(
                     f"{name} must be one of {', '.join(AUDIENCES)}, got {audience!r}"
                 )
+
+    def _validate_serving(self) -> None:
+        import ipaddress
+
+        import limits
+
+        rates = {
+            "GATEWAY_RATE_LIMIT": self.viewer_rate_limit,
+            "GATEWAY_RATE_LIMIT_PER_ADDRESS": self.address_rate_limit,
+        }
+        for name, rate in rates.items():
+            if rate is None:
+                continue
+            try:
+                item = limits.parse(rate)
+            except ValueError:
+                item = None
+            if item is None or item.amount < 1:
+                raise ConfigurationError(
+                    f"{name} must read like 120/minute (or 0 or off), got {rate!r}"
+                )
+        if self.redis_url is not None and not self.redis_url.startswith(REDIS_SCHEMES):
+            raise ConfigurationError(
+                "GATEWAY_REDIS_URL must start with redis://, rediss:// or unix://"
+            )
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ConfigurationError(
+                    f"GATEWAY_TRUSTED_PROXIES lists {proxy!r}, not an IP address or network"
+                ) from None
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigurationError(
+                f"GATEWAY_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, "
+                f"got {self.log_format!r}"
+            )
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ConfigurationError(
+                "set both GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE, or neither"
+            )
+        files = {
+            "GATEWAY_TRUSTED_DOCUMENTS": self.trusted_documents,
+            "GATEWAY_TLS_CERT_FILE": self.tls_cert_file,
+            "GATEWAY_TLS_KEY_FILE": self.tls_key_file,
+        }
+        for name, path in files.items():
+            if path is not None and not path.is_file():
+                raise ConfigurationError(f"{name} {path} is not a readable file")
+        for origin in self.cors_origins:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ConfigurationError(
+                    f"GATEWAY_CORS_ORIGINS lists {origin!r}: an origin is * or scheme://host[:port]"
+                )
+
+
+def _rate(value: str | None, default: str, env: str) -> str | None:
+    if value is None:
+        value = "off" if env == "test" else default
+    value = value.strip()
+    return None if value.lower() in ("0", "off") else value
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name)
+    return Path(raw) if raw else None
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name} must be 1 or 0 (true/false, yes/no, on/off), got {raw!r}")
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
