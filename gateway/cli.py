@@ -203,6 +203,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     migrate.set_defaults(run=_migrate)
 
+    audit = commands.add_parser(
+        "audit",
+        help="check the audit trail",
+        description="Work with the audit trail of GATEWAY_DATABASE_URL.",
+    )
+    audit_commands = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
+    verify = audit_commands.add_parser(
+        "verify",
+        help="walk the audit hash chain; exit 1 naming the first broken event",
+        description="Walk the audit events in id order, checking each one's hash and its "
+        "link to the one before, and that the chain ends where its head says. Prints the "
+        "event count and head hash and exits 0 when intact; otherwise prints one line "
+        "naming the first broken event (altered, unlinked, missing or inserted) and exits 1.",
+    )
+    verify.set_defaults(run=_audit_verify)
+
     worker = commands.add_parser(
         "worker",
         help="run the background work: due erasures, ended legal holds, deadline counts",
@@ -252,6 +268,34 @@ def _role(raw: str) -> Role:
     except ValueError:
         names = ", ".join(r.value.lower() for r in Role)
         raise argparse.ArgumentTypeError(f"unknown role {raw!r}; use one of {names}") from None
+
+
+def _audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from gateway.db.engine import create_engine, ping
+    from resolvers.audit.chain import Verdict, verify
+
+    async def run() -> Verdict:
+        engine = create_engine(settings)
+        try:
+            await ping(engine)
+            async with engine.connect() as conn:
+                return await verify(conn)
+        finally:
+            await engine.dispose()
+
+    try:
+        verdict = asyncio.run(run())
+    except SQLAlchemyError as exc:
+        raise GatewayError(
+            f"the audit trail could not be read ({type(exc).__name__}); is the database "
+            "migrated (privacy-gateway migrate)?"
+        ) from None
+    if not verdict.intact:
+        return _fail(verdict.message)
+    print(verdict.message)
+    return 0
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:

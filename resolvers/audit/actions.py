@@ -143,14 +143,12 @@ DESCRIBED: dict[type, Callable[[Session, Any, Actor | None], Event]] = {
 @event.listens_for(AuditedSession, "after_flush")
 def _collect(session: Session, flush: UOWTransaction) -> None:
     actor = session.info.get(ACTOR)
-    found = [
-        describe(session, row, actor)
-        for row in session.new
-        if (describe := DESCRIBED.get(type(row))) is not None
-    ]
-    if found:
-        found.sort(key=_order)
-        session.info.setdefault(_PENDING, []).extend(found)
+    # In the order they were written: by table, then id (ids follow the order of adding).
+    rows = sorted((row for row in session.new if type(row) in DESCRIBED), key=_written)
+    if rows:
+        session.info.setdefault(_PENDING, []).extend(
+            DESCRIBED[type(row)](session, row, actor) for row in rows
+        )
 
 
 @event.listens_for(AuditedSession, "before_commit")
@@ -168,8 +166,11 @@ def _forget(session: Session) -> None:
     session.info.pop(_PENDING, None)
 
 
-def _order(audit_event: Event) -> tuple[str, str]:
-    return audit_event.entity or "", audit_event.detail or ""
+_TABLES = {table: at for at, table in enumerate(DESCRIBED)}
+
+
+def _written(row: Any) -> tuple[int, int]:
+    return _TABLES[type(row)], row.id
 
 
 def _utc_now() -> datetime:
