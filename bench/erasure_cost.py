@@ -6,15 +6,16 @@
      wall time, on SQLite and on PostgreSQL. Erasure is set-based, so the two send the
      same number of statements.
   2. PostgreSQL: 200 due erasures (each subject with 5 messages, 2 reviews and 2 orders)
-     done by one `privacy-gateway worker` process and by four: jobs per second, timed from
-     the moment the jobs become due (the workers are started and ready before) until the
-     last one is completed, and how the four shared them.
+     done by one `privacy-gateway worker` process and by four, alternating for --rounds
+     rounds, each on a fresh database: jobs per second, timed from the moment the jobs
+     become due (the workers are started and ready before) until the last one is
+     completed; the workers' own CPU per job; how the four shared the jobs.
 
 Each run makes fresh databases (a SQLite file in a temporary directory, a PostgreSQL
 database on --postgres-url's server) and drops them afterwards. `add_subjects` builds the
 data with a few set-based INSERTs; tests/test_worker.py uses it too.
 
-    .venv/bin/python bench/erasure_cost.py [--postgres-url URL] [--no-postgres]
+    .venv/bin/python bench/erasure_cost.py [--postgres-url URL] [--no-postgres] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -393,84 +394,113 @@ async def erasure_cost(settings: Settings, backend: str) -> None:
         )
 
 
-def workers(settings: Settings, processes: int, jobs: int = 200) -> tuple[float, Counter[int]]:
-    """Jobs per second of `processes` worker processes over `jobs` due erasures."""
-
-    async def prepare() -> list[Subject]:
-        engine = create_engine(settings)
-        try:
-            async with engine.begin() as conn:
-                return await add_subjects(
-                    conn, jobs, received_at=datetime.now(UTC), messages=5, reviews=2, orders=2
-                )
-        finally:
-            await engine.dispose()
-
-    subjects = asyncio.run(prepare())
-    env = {
-        **os.environ,
-        "GATEWAY_DATABASE_URL": settings.database_url,
-        "GATEWAY_WORKER_POLL_SECONDS": "0.1",
-        "GATEWAY_LOG_LEVEL": "INFO",
-    }
-    with tempfile.TemporaryDirectory() as logs:
-        paths = [Path(logs) / f"worker-{i}.log" for i in range(processes)]
-        procs = []
-        for path in paths:
-            with path.open("wb") as log:
-                procs.append(subprocess.Popen(WORKER, env=env, stderr=log))
-        try:
-            _wait(lambda: all("worker ready" in p.read_text() for p in paths), 120)
-            started = time.perf_counter()
-            asyncio.run(_due(settings, subjects))
-            _wait(lambda: asyncio.run(_completed(settings, subjects)) == jobs, 600, step=0.02)
-            elapsed = time.perf_counter() - started
-        finally:
-            for proc in procs:
-                proc.send_signal(signal.SIGTERM)
-            for proc in procs:
-                proc.wait(timeout=60)
-        split = Counter({i: len(_DONE.findall(path.read_text())) for i, path in enumerate(paths)})
-    return jobs / elapsed, split
+@dataclass(frozen=True)
+class Round:
+    processes: int
+    jobs_per_second: float
+    split: tuple[int, ...]  # jobs done by each worker
+    cpu_ms_per_job: float  # the workers' own CPU (user + system) while timed, not PostgreSQL's
 
 
-async def _due(settings: Settings, subjects: list[Subject]) -> None:
-    engine = create_engine(settings)
-    try:
-        await make_due(engine, subjects, settings)
-    finally:
-        await engine.dispose()
-
-
-async def _completed(settings: Settings, subjects: list[Subject]) -> int:
+async def workers(settings: Settings, processes: int, jobs: int = 200) -> Round:
+    """`processes` worker processes over `jobs` due erasures: started and ready first, then
+    the jobs made due at once, timed until the last is completed (polled every 50 ms on one
+    connection)."""
     engine = create_engine(settings)
     r = m.PrivacyRequest
     try:
-        async with engine.connect() as conn:
-            return int(
-                await conn.scalar(
-                    select(func.count()).where(
-                        r.id.in_([s.request_id for s in subjects]), r.status == "COMPLETED"
-                    )
-                )
-                or 0
+        async with engine.begin() as conn:
+            subjects = await add_subjects(
+                conn, jobs, received_at=datetime.now(UTC), messages=5, reviews=2, orders=2
             )
+        ids = [s.request_id for s in subjects]
+        completed = select(func.count()).where(r.id.in_(ids), r.status == "COMPLETED")
+        env = {
+            **os.environ,
+            "GATEWAY_DATABASE_URL": settings.database_url,
+            "GATEWAY_WORKER_POLL_SECONDS": "0.1",
+            "GATEWAY_LOG_LEVEL": "INFO",
+        }
+        with tempfile.TemporaryDirectory() as logs:
+            paths = [Path(logs) / f"worker-{i}.log" for i in range(processes)]
+            procs = []
+            for path in paths:
+                with path.open("wb") as log:
+                    procs.append(subprocess.Popen(WORKER, env=env, stderr=log))
+            try:
+                await _until(lambda: all("worker ready" in p.read_text() for p in paths), 120)
+                cpu = -sum(_cpu_seconds(proc.pid) for proc in procs)
+                started = time.perf_counter()
+                await make_due(engine, subjects, settings)
+                async with engine.connect() as conn:
+
+                    async def all_done() -> bool:
+                        done = await conn.scalar(completed)
+                        await conn.rollback()  # a fresh snapshot for the next look
+                        return done == jobs
+
+                    await _until_async(all_done, 600)
+                elapsed = time.perf_counter() - started
+                cpu += sum(_cpu_seconds(proc.pid) for proc in procs)
+            finally:
+                for proc in procs:
+                    proc.send_signal(signal.SIGTERM)
+                for proc in procs:
+                    proc.wait(timeout=60)
+            split = tuple(len(_DONE.findall(path.read_text())) for path in paths)
     finally:
         await engine.dispose()
+    assert sum(split) == jobs, split
+    return Round(processes, jobs / elapsed, split, cpu / jobs * 1000)
 
 
-def _wait(condition: Any, timeout: float, step: float = 0.1) -> None:
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU of a running process so far (Linux: /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _until(condition: Callable[[], bool], timeout: float) -> None:
+    async def check() -> bool:
+        return condition()
+
+    await _until_async(check, timeout)
+
+
+async def _until_async(condition: Callable[[], Awaitable[bool]], timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while not condition():
+    while not await condition():
         if time.monotonic() > deadline:
             raise TimeoutError(f"not done within {timeout} s")
-        time.sleep(step)
+        await asyncio.sleep(0.05)
+
+
+def scaling(databases: Databases, rounds: int) -> None:
+    """One worker and four, alternating, each round on a fresh database."""
+    results: dict[int, list[Round]] = {1: [], 4: []}
+    for _ in range(rounds):
+        for processes in (1, 4):
+            done = asyncio.run(workers(databases.postgresql(), processes))
+            results[processes].append(done)
+            print(
+                f"  {processes} worker(s): {done.jobs_per_second:6.1f} jobs/s, workers' CPU "
+                f"{done.cpu_ms_per_job:5.1f} ms/job (jobs per worker: "
+                f"{', '.join(map(str, done.split))})"
+            )
+    median = {p: statistics.median(x.jobs_per_second for x in rs) for p, rs in results.items()}
+    print(
+        f"  median: 1 worker {median[1]:.1f} jobs/s, 4 workers {median[4]:.1f} jobs/s, "
+        f"four / one {median[4] / median[1]:.2f}x"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--postgres-url", default=POSTGRES_URL, help="server for PostgreSQL")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of 1 and 4 workers (default: %(default)s)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         databases = Databases(args.postgres_url, tmp)
@@ -480,15 +510,7 @@ def main() -> int:
             if not args.no_postgres:
                 asyncio.run(erasure_cost(databases.postgresql(), "postgresql"))
                 print("\n200 due erasures on PostgreSQL, worker processes:")
-                rates = {}
-                for processes in (1, 4):
-                    rate, split = workers(databases.postgresql(), processes)
-                    rates[processes] = rate
-                    shares = ", ".join(str(split[i]) for i in range(processes))
-                    print(
-                        f"  {processes} worker(s): {rate:6.1f} jobs/s  (jobs per worker: {shares})"
-                    )
-                print(f"  four / one: {rates[4] / rates[1]:.2f}x")
+                scaling(databases, args.rounds)
         finally:
             databases.drop()
     return 0
