@@ -384,8 +384,9 @@ async def _serve_graphql(
         return
     wants_ide = "text/html" in request.headers.get("accept", "")
     if request.method == "GET" and wants_ide and "query" not in request.query_params:
-        scope.setdefault("state", {})["viewer"] = None
-        await graphql(scope, receive, send)
+        # GraphiQL's page (gateway/console) needs no viewer and no GraphQL context.
+        page = graphiql_response() if settings.graphiql else _no_graphiql()
+        await page(scope, receive, send)
         return
     try:
         viewer = await gateway.authenticate(request)
@@ -409,6 +410,11 @@ async def _serve_graphql(
     if _wants_graphql_response(request.headers):
         send = _GraphQLResponseSender(send)
     await graphql(scope, limited, send)
+
+
+def _no_graphiql() -> Response:
+    message = "GraphiQL is off here (GATEWAY_GRAPHIQL=0): send GraphQL with POST or GET ?query="
+    return _error(404, "NOT_FOUND", message)
 
 
 def _check_http(request: Request, settings: Settings) -> None:
