@@ -252,7 +252,7 @@ async def _sign_in(page: Page, token: str) -> None:
 
 
 async def test_a_dpo_resolves_an_inquiry_in_the_console(
-    browser: Browser, gateway: str, database: Database
+    database: Database, gateway: str, browser: Browser
 ) -> None:
     message = "Which of my data do sellers see? <b>not markup</b>"
     filed = (
@@ -343,7 +343,7 @@ async def test_a_dpo_resolves_an_inquiry_in_the_console(
 
 
 async def test_the_other_pages_show_what_the_api_returns(
-    browser: Browser, gateway: str, database: Database
+    database: Database, gateway: str, browser: Browser
 ) -> None:
     dpo = employee_token(database, "dpo")
     async with offline_page(browser, gateway) as (page, _):
