@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 
 from directives.deadlines import DeadlineRuleError, load_rules
@@ -135,6 +136,11 @@ class GatewayGraphQL(GraphQL[Context, None]):
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return graphiql_response()
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        # A GET that names a trusted document by `documentId` is an operation.
+        named = request.query_params.get("documentId") is not None
+        return not named and super().should_render_graphql_ide(request)
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         viewer: Viewer = request.scope["state"]["viewer"]
@@ -383,7 +389,8 @@ async def _serve_graphql(
         await _rate_limited(exc)(scope, receive, send)
         return
     wants_ide = "text/html" in request.headers.get("accept", "")
-    if request.method == "GET" and wants_ide and "query" not in request.query_params:
+    asks = "query" in request.query_params or "documentId" in request.query_params
+    if request.method == "GET" and wants_ide and not asks:
         # GraphiQL's page (gateway/console) needs no viewer and no GraphQL context.
         page = graphiql_response() if settings.graphiql else _no_graphiql()
         await page(scope, receive, send)
