@@ -472,6 +472,8 @@ def _banner(settings: Settings, host: str, port: int) -> str:
 def _run(settings: Settings, host: str, port: int, *, workers: int = 1) -> None:
     """One process serves the app built here; several each build their own from the
     environment (`gateway.app:app_from_env`), uvicorn supervising them."""
+    import logging
+
     import uvicorn
 
     from gateway.logs import configure_logging
@@ -479,6 +481,13 @@ def _run(settings: Settings, host: str, port: int, *, workers: int = 1) -> None:
 
     configure_logging(settings)
     options = uvicorn_options(settings)
+    logging.getLogger("gateway.serve").info(
+        "%d process(es), event loop %s, HTTP parser %s, %s",
+        workers,
+        options["loop"],
+        options["http"],
+        "TLS" if settings.tls else "plain HTTP",
+    )
     if workers > 1:
         app = "gateway.app:app_from_env"
         uvicorn.run(app, factory=True, workers=workers, host=host, port=port, **options)

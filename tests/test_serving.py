@@ -248,6 +248,8 @@ def test_workers_are_separate_processes_logging_json(tls_workers: Served) -> Non
     assert {line["pid"] for line in access} <= workers
     assert all(line["request_id"] for line in access)
     assert not any(line["logger"] == "uvicorn.access" for line in lines)
+    (started,) = [line["message"] for line in lines if line["logger"] == "gateway.serve"]
+    assert started == "2 process(es), event loop uvloop, HTTP parser httptools, TLS"
 
 
 def test_fast_path_uses_uvloop_and_httptools_and_falls_back(
