@@ -825,6 +825,232 @@
     );
   }
 
+  // -- security incidents and their deadlines --------------------------------------------
+
+  const INCIDENT_PAGE = 10; // each incident brings its notices and timeline: keep the cost low
+  const INCIDENTS = `query Incidents($first: Int!, $after: String) {
+    securityIncidents(first: $first, after: $after) {
+      nodes { id title description severity status detectedAt awareAt reportedAt reportedBy
+        overdue affectedCounts { jurisdiction count }
+        authorityNotifications { id jurisdiction stage dueAt rule internalSla sentAt sentBy
+          reference overdue late }
+        subjectNotifications { jurisdiction count sent dueAt overdue lastSentAt }
+        timeline { at kind jurisdiction stage count overdue } }
+      pageInfo { hasNextPage endCursor }
+    } }`;
+  const RECORD = `mutation Record($id: ID!, $reference: String) {
+    recordIncidentNotification(id: $id, reference: $reference) {
+      incident { id } errors { code message field } } }`;
+
+  function noticeState(notice) {
+    if (notice.overdue) return h("span", { class: "badge overdue" }, "OVERDUE");
+    if (notice.late) return h("span", { class: "badge soon" }, "MADE LATE");
+    if (notice.sentAt) return h("span", { class: "badge done" }, "MADE");
+    return h("span", { class: "badge" }, "DUE " + relative(notice.dueAt).toUpperCase());
+  }
+
+  function recordForm(notice, incident, where) {
+    if (notice.sentAt) {
+      return [notice.sentBy ? "by " + notice.sentBy : "", notice.reference ? " · ref. " + notice.reference : ""];
+    }
+    return h(
+      "form",
+      {
+        class: "inline",
+        "data-testid": "record-notice",
+        "data-notice": notice.id,
+        onsubmit: async (event) => {
+          event.preventDefault();
+          const reference = event.currentTarget.elements.reference.value.trim();
+          try {
+            const data = await gql(RECORD, { id: notice.id, reference: reference || null });
+            const payload = data.recordIncidentNotification;
+            if (payload.errors.length) {
+              where.replaceChildren(refusals(payload.errors));
+              return;
+            }
+            say("Notice to " + notice.jurisdiction + " on incident #" + incident.id + " recorded as made.");
+            incidentsPage();
+          } catch (error) {
+            where.replaceChildren(problem(error));
+          }
+        },
+      },
+      h("input", { name: "reference", placeholder: "authority's reference", maxlength: 200 }),
+      h("button", { type: "submit" }, "Record as made now")
+    );
+  }
+
+  function incidentCard(incident) {
+    const where = h("div");
+    const notices = incident.authorityNotifications;
+    const told = incident.subjectNotifications;
+    return h(
+      "article",
+      { class: "incident" + (incident.overdue ? " overdue" : ""), "data-incident": incident.id },
+      h(
+        "h3",
+        {},
+        "#" + incident.id + " " + incident.title + " ",
+        h("span", { class: "badge severity " + incident.severity.toLowerCase() }, incident.severity),
+        h("span", { class: "status" }, incident.status),
+        incident.overdue ? h("span", { class: "badge overdue" }, "NOTICE OVERDUE") : null
+      ),
+      h("p", { class: "text" }, incident.description),
+      facts([
+        ["Detected", date(incident.detectedAt)],
+        ["Aware", date(incident.awareAt)],
+        ["Reported", incident.reportedAt ? date(incident.reportedAt) + (incident.reportedBy ? " by " + incident.reportedBy : "") : null],
+        [
+          "Affected",
+          incident.affectedCounts.length
+            ? incident.affectedCounts.map((a) => h("span", { class: "chip" }, a.jurisdiction + " " + a.count))
+            : null,
+        ],
+      ]),
+      h("h4", {}, "Notices to authorities"),
+      notices.length
+        ? table(
+            ["Authority", "Due", "Rule", "State", "Made", ""],
+            notices.map((n) =>
+              h(
+                "tr",
+                { class: n.overdue ? "overdue" : null, "data-notice": n.id },
+                h("td", {}, n.jurisdiction, n.stage ? h("small", {}, " · " + n.stage) : ""),
+                h("td", { class: "due" }, date(n.dueAt), h("br"), h("small", {}, n.sentAt ? "" : relative(n.dueAt))),
+                h("td", {}, h("small", {}, n.rule || "", n.internalSla ? " (platform's own deadline)" : "")),
+                h("td", {}, noticeState(n)),
+                h("td", {}, n.sentAt ? date(n.sentAt) : "—"),
+                h("td", {}, recordForm(n, incident, where))
+              )
+            ),
+            { class: "notices" }
+          )
+        : h("p", { class: "muted" }, "No authority is to be notified."),
+      told.length
+        ? [
+            h("h4", {}, "Affected subjects told"),
+            table(
+              ["Jurisdiction", "Told", "Due", "Not told, past due", "Last told"],
+              told.map((t) =>
+                h(
+                  "tr",
+                  { class: t.overdue ? "overdue" : null },
+                  h("td", {}, t.jurisdiction),
+                  h("td", { class: "num" }, t.sent + " of " + t.count),
+                  h("td", { class: "due" }, date(t.dueAt)),
+                  h("td", { class: "num" }, t.overdue),
+                  h("td", {}, t.lastSentAt ? date(t.lastSentAt) : "—")
+                )
+              )
+            ),
+          ]
+        : null,
+      where,
+      h(
+        "details",
+        {},
+        h("summary", {}, "Timeline (" + incident.timeline.length + ")"),
+        h(
+          "ol",
+          { class: "timeline" },
+          incident.timeline.map((e) =>
+            h(
+              "li",
+              { class: e.overdue ? "overdue" : null },
+              h("span", { class: "when" }, date(e.at)),
+              " ",
+              e.kind.replace(/_/g, " "),
+              e.jurisdiction ? " · " + e.jurisdiction : "",
+              e.stage ? " · " + e.stage : "",
+              e.count !== null && e.count !== undefined ? " · " + e.count + " subjects" : "",
+              e.overdue ? h("span", { class: "badge overdue" }, "OVERDUE") : null
+            )
+          )
+        )
+      )
+    );
+  }
+
+  async function incidentsPage() {
+    const list = h("div", { "data-testid": "incidents" });
+    const count = h("p", { class: "count" });
+    const more = h("button", { type: "button", hidden: true }, "Load more");
+    const holder = h("div");
+    const shown = [];
+    let after = null;
+    async function load() {
+      holder.replaceChildren();
+      try {
+        const page = (await gql(INCIDENTS, { first: INCIDENT_PAGE, after: after })).securityIncidents;
+        shown.push(...page.nodes);
+        after = page.pageInfo.endCursor;
+        more.hidden = !page.pageInfo.hasNextPage;
+      } catch (error) {
+        holder.replaceChildren(problem(error));
+        more.hidden = true;
+      }
+      list.replaceChildren(...shown.map(incidentCard));
+      const overdue = shown.filter((i) => i.overdue).length;
+      count.textContent =
+        shown.length + " incident" + (shown.length === 1 ? "" : "s") + ", newest first" +
+        (overdue ? "; " + overdue + " with a notice overdue" : "");
+    }
+    more.addEventListener("click", load);
+    show(h("h2", {}, "Security incidents"), count, holder, list, more);
+    await load();
+  }
+
+  // -- the audit chain -------------------------------------------------------------------
+
+  const VERIFY = `{ verifyAuditChain { intact events headId headHash brokenAt reason message } }`;
+
+  async function auditPage() {
+    const result = h("div", { "data-testid": "audit-chain" }, h("p", { class: "muted" }, "Walking the chain…"));
+    const again = h("button", { type: "button", onclick: () => auditPage() }, "Verify again");
+    show(
+      h("h2", {}, "Audit chain"),
+      h(
+        "p",
+        { class: "muted" },
+        "Every audit event hashes the one before it; the gateway walks the whole chain and " +
+          "names the first event that does not hold."
+      ),
+      result,
+      again
+    );
+    let verdict;
+    try {
+      verdict = (await gql(VERIFY)).verifyAuditChain;
+    } catch (error) {
+      result.replaceChildren(problem(error));
+      return;
+    }
+    if (!verdict) {
+      result.replaceChildren(h("p", {}, "No verdict."));
+      return;
+    }
+    result.replaceChildren(
+      h(
+        "div",
+        { class: "verdict " + (verdict.intact ? "intact" : "broken") },
+        h("strong", {}, verdict.intact ? "Intact" : "Broken at event #" + verdict.brokenAt + " (" + verdict.reason + ")"),
+        " — " + verdict.events + " event" + (verdict.events === 1 ? "" : "s") + " checked"
+      ),
+      facts([
+        ["Verdict", verdict.message],
+        ["Head event", verdict.headId ? "#" + verdict.headId : "none yet"],
+        ["Head hash", h("code", { class: "hash" }, verdict.headHash)],
+      ]),
+      h(
+        "p",
+        { class: "hint" },
+        "Write the head hash down somewhere else (a ticket, a signed note): an earlier hash " +
+          "that no event carries any more means the chain was rewritten."
+      )
+    );
+  }
+
   // -- signing in, and the pages ---------------------------------------------------------
 
   function claims(jwt) {
@@ -843,9 +1069,9 @@
     document.getElementById("session").hidden = !jwt;
     if (!jwt) return false;
     const told = claims(jwt) || {};
-    const who = [told.sub || "an unreadable token", told.role ? "role " + told.role : "no role"];
-    if (told.exp) who.push("until " + date(told.exp * 1000));
-    document.getElementById("who").textContent = who.join(" · ");
+    const who = document.getElementById("who");
+    who.textContent = (told.sub || "an unreadable token") + " · " + (told.role || "no role");
+    who.title = told.exp ? "The token expires at " + date(told.exp * 1000) : "";
     return true;
   }
 
@@ -855,6 +1081,8 @@
     catalog: () => catalogPage(),
     subject: (id) => subjectPage(id),
     chart: () => chartPage(),
+    incidents: () => incidentsPage(),
+    audit: () => auditPage(),
   };
 
   function route() {
