@@ -51,7 +51,7 @@ REQUEST = f"""mutation($field: CompanyField!, $value: String!, $reason: String!)
         created request {{ id kind status target details }} {ERRORS} }} }}"""
 RESOLVE = f"""mutation($id: ID!, $status: PrivacyRequestStatus!) {{
     resolvePrivacyRequest(id: $id, status: $status, answer: "checked against the register") {{
-        request {{ id status }} {ERRORS} }} }}"""
+        request {{ id status proposedValue }} {ERRORS} }} }}"""
 HISTORY = "{ myCorrections { field occurredAt actor requestId } }"
 READ = "query($id: ID!) { user(id: $id) { fullName email } }"
 
@@ -611,11 +611,19 @@ async def test_a_company_correction_is_applied_when_the_dpo_completes_it(gw: Gat
     )
     assert again["created"] is False and again["request"]["id"] == request["id"]
     assert (await _request(gw, request["id"])).proposed_value == "DE 123/456-789"
+    # The DPO sees what would be applied before approving it.
+    queued = await gw.gql(
+        "query($id: ID!) { privacyRequest(id: $id) { proposedValue } }",
+        {"id": request["id"]},
+        gw.staff("dpo", "LEGAL"),
+    )
+    assert queued["data"]["privacyRequest"]["proposedValue"] == "DE 123/456-789"
 
     resolved = await gw.mutate(
         RESOLVE, {"id": request["id"], "status": "COMPLETED"}, gw.staff("dpo", "LEGAL")
     )
     assert resolved["errors"] == [] and resolved["request"]["status"] == "COMPLETED"
+    assert resolved["request"]["proposedValue"] is None
     assert (await _company(gw, SELLER)).tax_id == "DE 123/456-789"
     row = await _request(gw, request["id"])
     assert row.proposed_value is None and row.open_key is None

@@ -82,6 +82,9 @@ class PrivacyRequest:
         description="What it is about: a corrected field, an inquiry's kind, an export format."
     )
     details: str | None = strawberry.field(description="The subject's own words.")
+    proposed_value: str | None = strawberry.field(
+        description="A correction's proposed value, for the DPO to check; wiped when resolved."
+    )
     received_at: datetime
     due_at: datetime = strawberry.field(
         description="The earliest deadline that applies: the law's, or the platform's promise."
@@ -112,6 +115,7 @@ class PrivacyRequest:
             status=PrivacyRequestStatus(row.status),
             target=row.target,
             details=row.details,
+            proposed_value=row.proposed_value,
             received_at=_aware(row.received_at),
             due_at=due_at,
             due_rule=row.due_rule,
