@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -256,11 +257,11 @@ async def test_counting_goes_back_to_redis_when_it_answers(
         redis_url=f"redis://127.0.0.1:{port}/0",
         redis_key_prefix=redis_prefix,
     )
-    target = redis.connection.parse_url(REDIS_URL)
+    target = urlsplit(REDIS_URL)
 
     async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         upstream_reader, upstream_writer = await asyncio.open_connection(
-            target.get("host", "127.0.0.1"), target.get("port", 6379)
+            target.hostname or "127.0.0.1", target.port or 6379
         )
 
         async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
