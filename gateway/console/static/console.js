@@ -319,6 +319,7 @@
         await fill(streams);
       } catch (error) {
         holder.replaceChildren(problem(error));
+        for (const stream of streams) stream.more = false;
       }
       render();
     }
@@ -505,10 +506,12 @@
 
   function erasure(summary, request) {
     if (!summary) {
-      const why =
-        request.kind === "DELETION"
-          ? "No erasure has run for this request yet."
-          : "Not a deletion: nothing is erased for it.";
+      let why = "Not a deletion: nothing is erased for it.";
+      if (request.kind === "DELETION") {
+        if (OPEN.includes(request.status)) why = "No erasure has run for this request yet.";
+        else if (request.status === "COMPLETED") why = "No erasure summary is on record for it.";
+        else why = "Nothing was erased: the request was " + request.status.toLowerCase() + ".";
+      }
       return h("p", { class: "muted", "data-testid": "erasure-summary" }, why);
     }
     return h(
