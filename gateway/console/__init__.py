@@ -2,7 +2,8 @@
 
 Both ship their assets in this package (`static/`, GraphiQL's under `static/vendor/`) and
 are served under a Content-Security-Policy that allows nothing from outside the gateway's
-own origin and no inline script, so no page of the gateway loads anything from elsewhere.
+own origin and no inline script or style, so no page of the gateway loads anything from
+elsewhere.
 """
 
 from gateway.console.pages import (
