@@ -64,6 +64,7 @@ from resolvers.privacy import PrivacyScope
 from resolvers.viewer import Viewer, resolve_viewer
 from schema.build import build_schema
 from schema.limits import QueryGuard
+from schema.rights.export import export_endpoint
 
 T = TypeVar("T")
 logger = logging.getLogger("gateway.http")
@@ -354,6 +355,9 @@ def create_app(
             *served,
             Route("/healthz", healthz),
             Route("/schema.graphql", sdl),
+            # The subject's data export, streamed (schema/rights/export.py); refuses to
+            # start if a personal field has no row source.
+            Route("/exports/{id}", _Asgi(export_endpoint(gateway))),
         ],
         lifespan=lifespan,
         middleware=[

@@ -9,6 +9,7 @@ from schema.incidents import IncidentMutations, IncidentQueries
 from schema.query import Query as Reads
 from schema.rights.consent import ConsentMutations, ConsentQueries
 from schema.rights.correction import CorrectionMutations, CorrectionQueries
+from schema.rights.export import ExportMutations
 from schema.rights.requests import RequestMutations, RequestQueries
 
 Query = merge_types(
@@ -16,5 +17,6 @@ Query = merge_types(
     (Reads, RequestQueries, ConsentQueries, CorrectionQueries, AuditQueries, IncidentQueries),
 )
 Mutation = merge_types(
-    "Mutation", (RequestMutations, ConsentMutations, CorrectionMutations, IncidentMutations)
+    "Mutation",
+    (RequestMutations, ConsentMutations, CorrectionMutations, ExportMutations, IncidentMutations),
 )
