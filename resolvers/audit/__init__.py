@@ -24,11 +24,12 @@ async def write_reads(
         events = log.events()
     finally:
         log.groups.clear()
-    if not events:
+    count = sum(len(subjects) for _, subjects in events)
+    if not count:
         return 0
     async with engine.begin() as conn:
         await conn.run_sync(append, events, at, known)
-    return len(events)
+    return count
 
 
 def request_actor(viewer: Viewer) -> Actor:

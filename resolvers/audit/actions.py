@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, UOWTransaction
 from sqlalchemy.orm.util import identity_key
 
 from gateway.db import models as m
-from resolvers.audit.chain import Event, KnownHead, append
+from resolvers.audit.chain import Event, KnownHead, append, batches
 from resolvers.audit.reads import Actor
 
 ACTOR = "audit.actor"  # Session.info: the request's Actor
@@ -158,7 +158,7 @@ def _write(session: Session) -> None:
     pending: list[Event] | None = session.info.pop(_PENDING, None)
     if pending:
         clock = session.info.get(CLOCK) or _utc_now
-        append(session.connection(), pending, clock(), session.info.get(HEAD))
+        append(session.connection(), batches(pending), clock(), session.info.get(HEAD))
 
 
 @event.listens_for(AuditedSession, "after_rollback")

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from resolvers.audit.chain import Event
+from resolvers.audit.chain import Batch, Event
 
 READ = "READ"
 
@@ -56,45 +56,46 @@ class ReadLog:
     def __bool__(self) -> bool:
         return any(self.groups.values())
 
-    def events(self) -> list[Event]:
-        """One READ event per (subject, type), fields merged over every place the subject
-        appeared (SHOW wins over MASK), in (type, subject) order."""
+    def events(self) -> list[Batch]:
+        """One READ event per (subject, type), in batches of those read alike: the fields
+        merged over every place a subject appeared (SHOW wins over MASK); by type, then as
+        read, subjects in id order."""
         by_entity: dict[str, list[tuple[tuple[Read, ...], set[int]]]] = {}
         for (entity, reads), subjects in self.groups.items():
             if subjects:
                 by_entity.setdefault(entity, []).append((reads, subjects))
-        actor = self.actor
         described: dict[frozenset[Read], tuple[str, str]] = {}
-        events: list[Event] = []
+        found: list[Batch] = []
         for entity in sorted(by_entity):
             groups = by_entity[entity]
             once = _read_once(groups)
-            per_subject: list[tuple[int, frozenset[Read]]] = []
+            merged: dict[frozenset[Read], list[int]] = {}
             for reads, subjects in groups:
-                key = frozenset(reads)
-                per_subject.extend((sid, key) for sid in subjects & once)
+                alike = subjects & once if len(groups) > 1 else subjects
+                if alike:
+                    merged.setdefault(frozenset(reads), []).extend(alike)
             for sid in subjects_of(groups) - once:
-                merged = frozenset(r for reads, found in groups if sid in found for r in reads)
-                per_subject.append((sid, merged))
-            per_subject.sort(key=_first)
-            for sid, reads_of in per_subject:
+                key = frozenset(r for reads, seen in groups if sid in seen for r in reads)
+                merged.setdefault(key, []).append(sid)
+            for reads_of, sids in merged.items():
                 text = described.get(reads_of)
                 if text is None:
                     text = described[reads_of] = describe(reads_of)
-                events.append(
-                    Event(
-                        action=READ,
-                        actor=actor.actor,
-                        actor_role=actor.role,
-                        purpose=actor.purpose,
-                        subject_id=sid,
-                        entity=entity,
-                        fields=text[0],
-                        categories=text[1],
-                        request_id=actor.request_id,
-                    )
-                )
-        return events
+                found.append((self._event(entity, *text), sorted(sids)))
+        return found
+
+    def _event(self, entity: str, fields: str, categories: str) -> Event:
+        actor = self.actor
+        return Event(
+            action=READ,
+            actor=actor.actor,
+            actor_role=actor.role,
+            purpose=actor.purpose,
+            entity=entity,
+            fields=fields,
+            categories=categories,
+            request_id=actor.request_id,
+        )
 
 
 def describe(reads: Iterable[Read]) -> tuple[str, str]:
@@ -126,7 +127,3 @@ def _read_once(groups: list[tuple[tuple[Read, ...], set[int]]]) -> set[int]:
         again |= subjects & seen
         seen |= subjects
     return seen - again
-
-
-def _first(item: tuple[int, frozenset[Read]]) -> int:
-    return item[0]

@@ -1,5 +1,6 @@
-"""audit trail and incidents: audit events name their request, type, fields and categories;
-the chain head; audit_events append-only in the database; incidents' awareness, reporter,
+"""audit trail and incidents: audit events name their request, type, fields and categories,
+their hash no longer unique-indexed (the chain makes it unique); the chain head;
+audit_events append-only in the database; incidents' awareness, reporter,
 affected selector and subject message; notifications' stage, rule and who recorded them
 
 Revision ID: 0004
@@ -29,6 +30,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("entity", sa.String(length=40), nullable=True))
         batch_op.add_column(sa.Column("fields", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("categories", sa.Text(), nullable=True))
+        batch_op.drop_constraint("uq_audit_events_hash", type_="unique")
     head = op.create_table(
         "audit_chain_head",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -85,6 +87,7 @@ def downgrade() -> None:
     _drop_append_only()
     op.drop_table("audit_chain_head")
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
+        batch_op.create_unique_constraint("uq_audit_events_hash", ["hash"])
         batch_op.drop_column("categories")
         batch_op.drop_column("fields")
         batch_op.drop_column("entity")
