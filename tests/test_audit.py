@@ -787,3 +787,21 @@ async def test_verify_audit_chain_is_for_the_dpo_and_security(audit: Audit) -> N
                 assert body["data"]["verifyAuditChain"]["intact"]
             else:
                 assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN", (role, purpose)
+
+
+async def test_reading_the_dpo_queue_is_an_event_per_subject(audit: Audit) -> None:
+    """Requests are not built by projection: the queue records what it hands to staff
+    (who filed each request, and their own words)."""
+    before = await last_id(audit.db)
+    queue = """{ privacyRequests(first: 20) { nodes { id subjectId details } } }"""
+    body = await audit.gql(queue, headers=audit.staff(Role.DPO, Purpose.LEGAL))
+    assert "errors" not in body, body
+    subjects = {int(node["subjectId"]) for node in body["data"]["privacyRequests"]["nodes"]}
+    assert subjects
+    reads = reads_of(await events_after(audit.db, before))
+    assert {subject for entity, subject in reads if entity == "PrivacyRequest"} == subjects
+    assert all(fields == {"details": "SHOW", "subjectId": "SHOW"} for fields in reads.values())
+    before = await last_id(audit.db)
+    own = await audit.gql("{ myPrivacyRequests { id details } }", headers=audit.user("buyer"))
+    assert "errors" not in own
+    assert await events_after(audit.db, before) == []  # a subject's own: not audited

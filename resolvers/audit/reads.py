@@ -127,3 +127,19 @@ def _read_once(groups: list[tuple[tuple[Read, ...], set[int]]]) -> set[int]:
         again |= subjects & seen
         seen |= subjects
     return seen - again
+
+
+# What the DPO queue carries of a request's subject (schema/rights/types.py): who filed it,
+# and their own words. Requests are not built by projection, so the queue records them.
+REQUEST_READS = (
+    Read("subjectId", "SHOW", "user.privacy.state"),
+    Read("details", "SHOW", "user.privacy.state"),
+)
+
+
+def requests_read(log: ReadLog | None, subject_ids: Iterable[int]) -> None:
+    """Record that staff read these subjects' privacy requests (None: not audited)."""
+    if log is not None:
+        subjects = set(subject_ids)
+        if subjects:
+            log.saw("PrivacyRequest", REQUEST_READS, subjects)

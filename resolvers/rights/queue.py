@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from directives.deadlines import RequestKind
 from directives.taxonomy import Purpose, Role
 from gateway.db import models as m
+from resolvers.audit.reads import requests_read
 from resolvers.context import Context
 from resolvers.errors import ForbiddenError, InputError, UnauthenticatedError
 from resolvers.rights.requests import CLOSED, OPEN
@@ -76,6 +77,7 @@ async def page(
     statement = select(r).where(*conditions).order_by(r.due_at, r.id).limit(first + 1)
     async with ctx.sessions() as session:
         rows = list((await session.scalars(statement)).all())
+    requests_read(ctx.privacy.audit, (row.subject_id for row in rows[:first]))
     return rows[:first], len(rows) > first
 
 
@@ -93,7 +95,10 @@ async def one(ctx: Context, request_id: int | None) -> m.PrivacyRequest | None:
     if not viewer.is_employee and not viewer.is_user:
         raise UnauthenticatedError("sign in to read privacy requests")
     kinds = queue_scope(ctx)
-    return row if kinds is None or RequestKind(row.kind) in kinds else None
+    if kinds is not None and RequestKind(row.kind) not in kinds:
+        return None
+    requests_read(ctx.privacy.audit, (row.subject_id,))
+    return row
 
 
 async def mine(ctx: Context) -> list[m.PrivacyRequest]:
