@@ -15,8 +15,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
-from functools import cache
 from typing import Any, Protocol
 
 import strawberry
@@ -25,29 +23,21 @@ from sqlalchemy import ColumnElement
 from strawberry.types import Info
 from strawberry.types.base import StrawberryList, StrawberryOptional
 from strawberry.types.lazy_type import LazyType
-from strawberry.utils.str_converters import to_camel_case
 
-from directives import erasure
 from directives.decision import Action
 from directives.masking import Strategy
 from directives.policy import Audience, Policy, SubjectState, audiences
 from directives.sdl import EACH, Personal
 from directives.sdl import retained as sdl_retained
-from directives.taxonomy import Category, DeletionState, LawfulBasis, Purpose, Relationship
+from directives.taxonomy import Category, DeletionState
 from resolvers import visibility
 from resolvers.context import Context
 from resolvers.rights.export import download
+from resolvers.rights.export.categories import FieldFacts, Result, describe
 from resolvers.rights.export.filing import ExportFormat, request_export
+from resolvers.rights.export.records import plain, refs, you
 from resolvers.rights.export.snapshot import Sessions, chunks, count
-from resolvers.rights.export.sources import (
-    CATEGORIES,
-    ORIGIN_TEXT,
-    PERSON,
-    RELATIONSHIP_TEXT,
-    ROLE_TEXT,
-    SOURCES,
-    Source,
-)
+from resolvers.rights.export.sources import CATEGORIES, PERSON, SOURCES, Source
 from resolvers.rights.export.writers import Event
 from schema import catalog
 from schema.privacy import Kind, PersonalField, SchemaPrivacyError, listed, outcome, personal_fields
@@ -330,10 +320,10 @@ class Exporter:
             row = by_id[int(obj.id)]
             record: Doc = {
                 "id": str(obj.id),
-                "details": {key: _plain(getattr(obj, attr)) for attr, key in holding.info.details},
+                "details": {key: plain(getattr(obj, attr)) for attr, key in holding.info.details},
             }
-            if refs := _refs(row):
-                record["refs"] = refs
+            if references := refs(row):
+                record["refs"] = references
             record["values"] = {
                 f.name: self._own(obj, f, me, edges, lists.get(int(obj.id), []))
                 for f in holding.fields
@@ -350,12 +340,12 @@ class Exporter:
 
     def _own(self, obj: Any, field: PersonalField, me: int, edges: Doc, listed_: list[Doc]) -> Any:
         if field.kind is Kind.VALUE:
-            return _plain(getattr(obj, field.attr))
+            return plain(getattr(obj, field.attr))
         if field.kind is Kind.EACH:
-            return _you(me) if any(p["id"] == str(me) for p in listed_) else None
+            return you(me) if any(p["id"] == str(me) for p in listed_) else None
         if field.attr in obj.withheld:
             return None
-        return edges.get(field.attr, _you(me))
+        return edges.get(field.attr, you(me))
 
     def _other(
         self,
@@ -368,7 +358,7 @@ class Exporter:
         me: int,
     ) -> Any:
         if field.kind is Kind.VALUE:
-            return _plain(getattr(obj, field.attr))
+            return plain(getattr(obj, field.attr))
         if field.kind is Kind.EACH:
             return [p for p in listed_ if p["id"] != str(me)]
         if field.attr in obj.withheld:
@@ -439,10 +429,10 @@ class Exporter:
 
     def _person(self, user: Any) -> Doc:
         doc: Doc = {"id": str(user.id)}
-        doc.update({key: _plain(getattr(user, attr)) for attr, key in self.person.details})
+        doc.update({key: plain(getattr(user, attr)) for attr, key in self.person.details})
         doc.update(
             {
-                f.name: _plain(getattr(user, f.attr))
+                f.name: plain(getattr(user, f.attr))
                 for f in self.person.fields
                 if f.kind is Kind.VALUE
             }
@@ -452,79 +442,20 @@ class Exporter:
     def _meta(
         self, category: Category, holdings: list[Holding], now: Outcomes, after: Outcomes
     ) -> Doc:
-        about = CATEGORIES[category]
-        fields = [(h.info, f) for h in holdings for f in h.fields]
-        recipients = [
-            _recipient(audience, [now[(info.name, f.name)][index] for info, f in fields])
-            for index, audience in enumerate(audiences())
-            if audience.relationship is not Relationship.SELF
+        facts = [
+            FieldFacts(
+                f"{h.info.name}.{f.name}",
+                sdl_retained(h.info.cls),
+                now[(h.info.name, f.name)],
+                after[(h.info.name, f.name)],
+            )
+            for h in holdings
+            for f in h.fields
         ]
-        shown = [r for r in recipients if r is not None]
-        purposes = list(dict.fromkeys(Purpose(r["purpose"]) for r in shown))
-        purposes.sort(key=list(Purpose).index)
-        kept_after = [
-            _who(audience)
-            for index, audience in enumerate(audiences())
-            if audience.relationship is not Relationship.SELF
-            and any(_kept(after[(info.name, f.name)][index]) for info, f in fields)
-        ]
-        return {
-            "category": category.value,
-            "name": category.name,
-            "title": about.title,
-            "origin": {"code": about.origin.value, "text": ORIGIN_TEXT[about.origin]},
-            "purposes": [
-                {
-                    "purpose": p.value,
-                    "lawfulBasis": self.policy.purpose_basis[p].value,
-                    "withdrawable": self.policy.purpose_basis[p] is LawfulBasis.CONSENT,
-                }
-                for p in purposes
-            ],
-            "lawfulBases": sorted({self.policy.purpose_basis[p].value for p in purposes}),
-            "recipients": shown,
-            "retention": self._retention(holdings),
-            "afterDeletion": kept_after,
-        }
-
-    def _retention(self, holdings: list[Holding]) -> list[Doc]:
-        """What erasure does to each field (the erasure plan), grouped alike."""
-        groups: dict[tuple[Any, ...], list[str]] = {}
-        for holding in holdings:
-            for field in holding.fields:
-                name = f"{holding.info.name}.{field.name}"
-                groups.setdefault(_kept_how(self.policy, holding, field, name), []).append(name)
-        return [
-            {"period": key[0], "fields": names, "why": key[1]}
-            | ({"basis": key[2], "years": key[3], "afterHold": key[4]} if len(key) > 2 else {})
-            for key, names in groups.items()
-        ]
+        return describe(category, self.policy, facts)
 
 
-_RULES = {name: rule for rule in erasure.PLAN for name in rule.fields}
-_PERIODS = {
-    erasure.Action.ANONYMIZE: "UNTIL_ACCOUNT_DELETION",
-    erasure.Action.DELETE: "UNTIL_ACCOUNT_DELETION",
-    erasure.Action.DETACH: "DETACHED_AT_DELETION",
-    erasure.Action.KEEP: "KEPT_AFTER_DELETION",
-}
-
-
-def _kept_how(policy: Policy, holding: Holding, field: PersonalField, name: str) -> tuple[Any, ...]:
-    rule = _RULES.get(name)
-    if rule is not None and rule.action is not erasure.Action.HOLD:
-        return (_PERIODS[rule.action], rule.why or None)
-    hold = next((h for h in erasure.HOLDS if rule is not None and h.table == rule.table), None)
-    if hold is not None and rule is not None:
-        return ("LEGAL_HOLD", rule.why or None, hold.basis.value, hold.years, rule.after_hold.value)
-    # Not in the erasure plan: what the declarations say (@retained, the policy's holds).
-    kept = sdl_retained(holding.info.cls)
-    if kept is not None and field.category in policy.legal_hold:
-        return ("LEGAL_HOLD", None, kept.basis.value, kept.years, erasure.Action.KEEP.value)
-    return ("UNTIL_ACCOUNT_DELETION", None)
-
-
-Outcomes = dict[tuple[str, str], list[tuple[Action, Strategy | None]]]
+Outcomes = dict[tuple[str, str], list[Result]]
 
 
 def _outcomes(
@@ -561,68 +492,3 @@ def _strategy(
         strategy=field.own_strategy,
     )
     return outcome(decision, field)[2]
-
-
-def _recipient(audience: Audience, results: list[tuple[Action, Strategy | None]]) -> Doc | None:
-    actions = {action for action, _ in results}
-    if actions <= {Action.STRIP}:
-        return None
-    access = (
-        "SHOWN" if actions == {Action.SHOW} else "PARTLY" if Action.STRIP in actions else "MASKED"
-    )
-    masks = sorted({s.value for a, s in results if a is Action.MASK and s is not None})
-    return {**_who(audience), "access": access, "masks": masks}
-
-
-def _who(audience: Audience) -> Doc:
-    role = audience.role
-    return {
-        "viewer": catalog.audience_label(audience),
-        "relationship": audience.relationship.value,
-        "role": role.value if role else None,
-        "purpose": audience.purpose.value,
-        "who": f"{ROLE_TEXT[role]}, for {audience.purpose.value}"
-        if role
-        else RELATIONSHIP_TEXT[audience.relationship],
-    }
-
-
-def _kept(result: tuple[Action, Strategy | None]) -> bool:
-    """Still there after erasure: shown, or masked to something other than a tombstone."""
-    action, strategy = result
-    return action is Action.SHOW or (
-        action is Action.MASK and strategy not in (None, Strategy.TOMBSTONE)
-    )
-
-
-def _you(subject_id: int) -> Doc:
-    return {"type": PERSON, "id": str(subject_id)}
-
-
-def _refs(row: Any) -> Doc:
-    """The row's references to records other than people (a message's conversation)."""
-    refs: Doc = {}
-    model: Any = type(row)
-    for key, name in _references(model):
-        value = getattr(row, key)
-        refs[name] = None if value is None else str(value)
-    return refs
-
-
-@cache
-def _references(model: Any) -> tuple[tuple[str, str], ...]:
-    """(attribute, name) of a model's foreign keys to tables other than users."""
-    return tuple(
-        (column.key, to_camel_case(column.key.removesuffix("_id")))
-        for column in model.__table__.columns
-        if column.foreign_keys
-        and "users" not in {fk.column.table.name for fk in column.foreign_keys}
-    )
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    return value

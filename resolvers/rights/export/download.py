@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import anyio
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -69,7 +70,9 @@ class Snapshot:
 Produce = Callable[[Snapshot], AsyncIterator[Event]]
 
 
-class Refused(Exception):
+class Denied(Exception):
+    """A refused download: its status, code and a message safe to show."""
+
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
@@ -80,6 +83,10 @@ class Refused(Exception):
             headers["Allow"] = "GET"
         body = {"errors": [{"message": self.message, "extensions": {"code": self.code}}]}
         return JSONResponse(body, status_code=self.status, headers=headers)
+
+
+class SubjectGone(Exception):
+    """The subject was erased between authorization and the snapshot."""
 
 
 class ExportInterrupted(Exception):
@@ -98,23 +105,24 @@ def endpoint(host: ExportHost, produce: Produce) -> Callable[[Scope, Receive, Se
         request = Request(scope, receive)
         try:
             grant = await authorize(host, request)
-        except Refused as exc:
+            response = await document_response(host, grant, produce)
+        except Denied as exc:
             await exc.response()(scope, receive, send)
             return
         except Exception as exc:  # a bug: masked, logged by kind and place only
             logger.error("unexpected %s in /exports at %s", type(exc).__name__, _origin(exc))
-            failed = Refused(500, "INTERNAL_SERVER_ERROR", "Internal server error.")
+            failed = Denied(500, "INTERNAL_SERVER_ERROR", "Internal server error.")
             await failed.response()(scope, receive, send)
             return
-        await document_response(host, grant, produce)(scope, receive, send)
+        await response(scope, receive, send)
 
     return download
 
 
 async def authorize(host: ExportHost, request: Request) -> Grant:
     if request.method != "GET":
-        raise Refused(405, "METHOD_NOT_ALLOWED", f"{request.method} is not supported: use GET")
-    not_found = Refused(404, "NOT_FOUND", "no such export of yours")
+        raise Denied(405, "METHOD_NOT_ALLOWED", f"{request.method} is not supported: use GET")
+    not_found = Denied(404, "NOT_FOUND", "no such export of yours")
     try:
         request_id = ids.parse_id(str(request.path_params.get("id", "")))
     except ids.MalformedIdError:
@@ -126,7 +134,7 @@ async def authorize(host: ExportHost, request: Request) -> Grant:
         try:
             link = links.verify(host.settings, token, host.clock())
         except links.LinkError as exc:
-            raise Refused(401, "UNAUTHENTICATED", str(exc)) from None
+            raise Denied(401, "UNAUTHENTICATED", str(exc)) from None
         if link.request_id != request_id:
             raise not_found
         subject_id = link.subject_id
@@ -154,7 +162,7 @@ async def authorize(host: ExportHost, request: Request) -> Grant:
 
 async def _bearer(host: ExportHost, request: Request) -> int:
     if not request.headers.get("authorization", "").strip():
-        raise Refused(
+        raise Denied(
             401,
             "UNAUTHENTICATED",
             "sign in as the subject (Authorization: Bearer) or use the link requestDataExport "
@@ -163,17 +171,17 @@ async def _bearer(host: ExportHost, request: Request) -> int:
     try:
         viewer = await host.authenticate(request)
     except AuthenticationError as exc:
-        raise Refused(401, "UNAUTHENTICATED", str(exc)) from None
+        raise Denied(401, "UNAUTHENTICATED", str(exc)) from None
     except PurposeError:  # an employee token: they need no purpose to be refused
         viewer = None
     except DatabaseUnavailable as exc:
-        raise Refused(503, "DATABASE_UNAVAILABLE", str(exc)) from None
+        raise Denied(503, "DATABASE_UNAVAILABLE", str(exc)) from None
     if viewer is None or viewer.is_employee:
-        raise Refused(
+        raise Denied(
             403, "FORBIDDEN", "an export is downloaded by its subject; staff use the DPO queue"
         )
     if viewer.user_id is None:
-        raise Refused(401, "UNAUTHENTICATED", "sign in as the subject of the export")
+        raise Denied(401, "UNAUTHENTICATED", "sign in as the subject of the export")
     return viewer.user_id
 
 
@@ -181,8 +189,8 @@ class ExportResponse(StreamingResponse):
     """Streams the document; if the client goes away, the document is closed at once (its
     read transaction ends), shielded from the cancellation that ends the response."""
 
-    def __init__(self, document: AsyncGenerator[bytes, None], **kwargs: Any) -> None:
-        super().__init__(document, **kwargs)
+    def __init__(self, first: bytes, document: AsyncGenerator[bytes, None], **kw: Any) -> None:
+        super().__init__(_guarded(first, document), **kw)
         self.document = document
 
     async def stream_response(self, send: Send) -> None:
@@ -193,11 +201,24 @@ class ExportResponse(StreamingResponse):
                 await self.document.aclose()
 
 
-def document_response(host: ExportHost, grant: Grant, produce: Produce) -> ExportResponse:
+async def document_response(host: ExportHost, grant: Grant, produce: Produce) -> ExportResponse:
+    """The response, once the snapshot is open and the subject read from it: whatever goes
+    wrong before the first byte is still an error response, not a cut-off document."""
     writer = WRITERS[grant.format.value]()
+    document = _document(host, grant, produce, writer)
+    try:
+        first = await anext(document)
+    except SubjectGone:
+        await document.aclose()
+        raise Denied(404, "NOT_FOUND", "no such export of yours") from None
+    except (DBAPIError, OSError) as exc:
+        await document.aclose()
+        logger.error("export not started: %s at %s", type(exc).__name__, _origin(exc))
+        raise Denied(503, "DATABASE_UNAVAILABLE", "the database does not answer") from None
     name = f"cistech-export-{grant.request_id}.{writer.extension}"
     return ExportResponse(
-        _document(host, grant, produce, writer),
+        first,
+        document,
         media_type=f"{writer.media_type}; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="{name}"',
@@ -210,22 +231,28 @@ def document_response(host: ExportHost, grant: Grant, produce: Produce) -> Expor
     )
 
 
+async def _guarded(first: bytes, document: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    try:
+        async for chunk in document:
+            yield chunk
+    except Exception as exc:  # never a message: it may quote data
+        logger.error("export interrupted: %s at %s", type(exc).__name__, _origin(exc))
+        raise ExportInterrupted("the export could not be finished; try again") from None
+
+
 async def _document(
     host: ExportHost, grant: Grant, produce: Produce, writer: Writer
 ) -> AsyncGenerator[bytes, None]:
     size = 0
-    try:
-        async with consistent_read(host.engine) as sessions:
-            async for event in _events(host, grant, produce, sessions):
-                data = writer.write(event)
-                size += len(data)
-                yield data
-    except Exception as exc:  # never a message: it may quote data
-        logger.error("export interrupted: %s at %s", type(exc).__name__, _origin(exc))
-        raise ExportInterrupted("the export could not be finished; try again") from None
+    async with consistent_read(host.engine) as sessions:
+        async for event in _events(host, grant, produce, sessions):
+            data = writer.write(event)
+            size += len(data)
+            yield data
     try:
         await filing.complete(host.sessions, grant.request_id, _subject(grant), size, host.clock())
-    except Exception as exc:
+    except Exception as exc:  # the subject has it all; the DPO sees the request still open
         logger.error("export sent, completion not recorded: %s", type(exc).__name__)
 
 
@@ -236,7 +263,7 @@ async def _events(
     async with sessions() as session:
         subject = await session.get(m.User, subject_id)
     if subject is None or subject.deletion_state in GONE:
-        raise ExportInterrupted("the subject is gone")
+        raise SubjectGone  # erased since the request was authorized
     yield (
         "head",
         {
