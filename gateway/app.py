@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, MutableMapping
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -24,6 +25,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.extensions import SchemaExtension
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
@@ -40,7 +42,7 @@ from gateway.console import (
     graphiql_response,
     static_app,
 )
-from gateway.db.engine import create_engine, ping, session_factory
+from gateway.db.engine import create_engine, is_unavailable, ping, session_factory
 from gateway.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -94,6 +96,27 @@ class ClientGone(Exception):
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+# Set per operation by GatewayGraphQL; _DatabaseOutage notes there that a resolver could not
+# reach the database, before MaskErrors turns the error into "Unexpected error.".
+_outage: ContextVar[list[str] | None] = ContextVar("privacy_gateway_outage", default=None)
+
+
+class _DatabaseOutage(SchemaExtension):
+    """An operation whose resolvers lost the database is answered 503, not 200 with masked
+    errors: listed last among the extensions, it sees the errors before they are masked."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        noted = _outage.get()
+        errors = getattr(self.execution_context.result, "errors", None) or ()
+        if noted is not None:
+            noted += [
+                type(e.original_error).__name__
+                for e in errors
+                if e.original_error is not None and is_unavailable(e.original_error)
+            ]
 
 
 class GatewayGraphQL(GraphQL[Context, None]):
@@ -176,6 +199,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
         sub_response: Response,
     ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
         async def one(data: GraphQLRequestData, ctx: Context) -> ExecutionResult:
+            lost: list[str] = []
+            _outage.set(lost)
             result = await self.execute_single(
                 request=request,
                 request_adapter=request_adapter,
@@ -184,6 +209,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 root_value=root_value,
                 request_data=data,
             )
+            if lost:  # nothing of a partial answer is sent, so no read is recorded
+                raise DatabaseUnavailable(f"the database does not answer ({lost[0]})")
             # The reads are written once the data is computed, whatever becomes of the
             # response (a cancellation now does not cut the write short).
             await asyncio.shield(self.gateway.record_reads(ctx))
@@ -237,7 +264,9 @@ class Gateway:
         if audit:
             audited(self.sessions, clock, self.audit_head)
         self.guard = QueryGuard(settings)
-        self.schema = schema or build_schema(extensions=[self.guard.extension, RequestMetrics])
+        self.schema = schema or build_schema(
+            extensions=[self.guard.extension, RequestMetrics, _DatabaseOutage]
+        )
         self._key = settings.pseudonym_key.encode()
         self.masks = ProcessMasks(self._key, remember=settings.mask_memo)
         self.proxies = TrustedProxies(settings.trusted_proxies)
@@ -313,7 +342,15 @@ def create_app(
 
         try:
             await _serve_graphql(gateway, graphql, scope, receive, tracked)
-        except Exception as exc:  # a bug: masked, logged by kind and place, never a traceback
+        except Exception as exc:
+            if is_unavailable(exc):  # the database is down or restarting: a clean 503
+                logger.warning("database does not answer (%s): HTTP 503", type(exc).__name__)
+                if not started:
+                    message = str(exc) if isinstance(exc, DatabaseUnavailable) else None
+                    message = message or f"the database does not answer ({type(exc).__name__})"
+                    await _error(503, "DATABASE_UNAVAILABLE", message)(scope, receive, send)
+                return
+            # a bug: masked, logged by kind and place, never a traceback
             where = _origin(exc)
             logger.error("unexpected %s in /graphql at %s", type(exc).__name__, where)
             if not started:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
@@ -57,3 +59,28 @@ async def ping(engine: AsyncEngine) -> None:
         raise DatabaseUnavailable(
             f"database {url} does not answer ({type(exc).__name__})"
         ) from None
+
+
+# asyncpg's answers for a server that is gone, stopping or starting (SQLSTATE classes 08, 57).
+_ASYNCPG_DOWN = asyncpg.PostgresConnectionError | asyncpg.exceptions.OperatorInterventionError
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when `exc`, or what caused it, says the database cannot be reached or dropped
+    the connection (refused, reset, shutting down, starting up), not that a statement is
+    wrong: a request that fails so is a 503, not a 500."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, DatabaseUnavailable | OSError | _ASYNCPG_DOWN):
+            return True
+        if isinstance(current, DBAPIError):
+            if current.connection_invalidated:
+                return True
+            pending.append(current.orig)
+        pending += [current.__cause__, current.__context__]
+    return False
