@@ -61,7 +61,7 @@ def _close(**_: Any) -> None:
 
 class Client(HttpUser):
     abstract = True
-    wait_time = between(0.2, 0.8)
+    wait_time = between(0.5, 1.5)
     token: str | None = None
     purpose: str | None = None
 
@@ -341,7 +341,7 @@ class Dpo(Employee):
         self.gql(
             "dpo redactionStatus",
             "query($id: ID!) { redactionStatus(subjectId: $id) { deletionState "
-            "analyticsConsent fields { typeName fieldName outcomes { action reason } } } }",
+            "analyticsConsent fields { typeName fieldName } } }",
             {"id": str(random.choice(PLAN["subjects"]))},
         )
 
