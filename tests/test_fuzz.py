@@ -33,7 +33,7 @@ import graphql
 import httpx
 import pytest
 import sqlalchemy
-from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import Mode, mutations, queries
 from starlette.applications import Starlette
@@ -65,14 +65,10 @@ HUGE = 50_000
 ROOT = f"{Path(__file__).resolve().parent.parent}/"
 MARKERS = ("Traceback", "sqlalchemy", "/work/", ROOT, "site-packages", '.py"', "SELECT ")
 TALLY: defaultdict[str, Counter[str]] = defaultdict(Counter)
-# A finding of this fuzzing, reported rather than fixed here (resolvers/rights/ is being
-# changed by others): on PostgreSQL, U+0000 in a free-text argument that is stored (an
-# inquiry's message, a deletion's reason, a consent's notice version) reaches the INSERT,
-# asyncpg refuses it, and the client gets a masked "Unexpected error.". The fix belongs in
-# resolvers/rights/refusals.py `text_argument`: refuse it as INVALID, naming the field.
-# Until then the mutation fuzzing sends no NUL on PostgreSQL, and the regression test below
-# is an expected failure there; set True with the fix (strict: it says when to).
-NUL_REFUSED_ON_POSTGRESQL = False
+# A finding of this fuzzing, fixed in resolvers/rights/refusals.py `text_argument`: on
+# PostgreSQL, U+0000 in a stored free-text argument (an inquiry's message, a deletion's
+# reason, a consent's notice version) reached the INSERT, asyncpg refused it, and the client
+# got a masked "Unexpected error.". It is now refused as INVALID, naming the field.
 FUZZ = settings(
     deadline=None,
     database=None,  # no .hypothesis directory in the repository
@@ -553,8 +549,6 @@ async def mutable(
 async def test_generated_mutations_never_fail_unmasked(
     mutable: Mutable, viewer: str, operation: Operation
 ) -> None:
-    if mutable.backend == "postgresql" and not NUL_REFUSED_ON_POSTGRESQL:
-        assume("\x00" not in json.dumps(operation.payload(), ensure_ascii=False))
     TALLY[mutable.backend]["mutations"] += 1
     who = mutable.viewers[viewer]
     status, body = await send(mutable.http, operation, who.headers(mutable.settings))
@@ -582,12 +576,6 @@ STORED_TEXT = (
 async def test_nul_in_stored_free_text_is_not_an_unexpected_error(
     request: pytest.FixtureRequest, mutable: Mutable, call: str, declared: str
 ) -> None:
-    if mutable.backend == "postgresql" and not NUL_REFUSED_ON_POSTGRESQL:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True, reason="NUL reaches PostgreSQL; see NUL_REFUSED_ON_POSTGRESQL"
-            )
-        )
     # A user of its own per case, whom the fuzzing never signs in as: no open request, no
     # restriction, so each call reaches its INSERT.
     engine = create_engine(mutable.settings)

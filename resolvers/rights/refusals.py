@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 from directives.taxonomy import Role
@@ -76,11 +77,31 @@ def staff(ctx: Context, roles: dict[Role, frozenset[str]], action: str) -> tuple
     return viewer.role, viewer.purpose.value
 
 
+# C0 controls but tab and line breaks, DEL and C1 controls: no text a person writes holds them,
+# and PostgreSQL refuses NUL outright.
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
+
+
 def text_argument(value: str, field: str, *, limit: int, required: bool = True) -> str:
     """A free-text argument, trimmed; empty (when required) or over `limit` is refused."""
     text = value.strip()
     if required and not text:
         raise Refusal(Code.INVALID, f"{field} must not be empty", field)
+    if _UNSTORABLE.search(text) or not _encodable(text):
+        raise Refusal(
+            Code.INVALID,
+            f"{field} holds a control character or broken text (only line breaks and tabs "
+            "are kept)",
+            field,
+        )
     if len(text) > limit:
         raise Refusal(
             Code.TOO_LONG, f"{field} is {len(text)} characters; at most {limit} are kept", field
