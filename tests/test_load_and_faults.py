@@ -8,10 +8,12 @@ is down (and a few seconds after); the gateway answers again afterwards without 
 of its own (the same processes); every acknowledged mutation is in the database. Printed:
 p50, p99 and requests/s from locust's CSV, and the count of 503s.
 
-PostgreSQL is required, as for the rest of the suite: the test fails when it does not
-answer, and only GATEWAY_TEST_BACKENDS without postgresql skips it. It restarts the
-machine's PostgreSQL, and always starts it again and waits until it is ready before it ends,
-so the tests after it find it up (their engines use pool_pre_ping and reconnect).
+The PostgreSQL it restarts is a private, throwaway instance (the `private_postgres`
+fixture): `initdb` into a temporary directory under /tmp owned by the `postgres` OS user, a
+free port on 127.0.0.1, stopped and deleted afterwards. The shared server the rest of the
+suite (and CI) uses at 127.0.0.1:5432 is never touched. The PostgreSQL binaries are
+required (`pg_config --bindir` or /usr/lib/postgresql/*/bin): the test fails, not skips,
+without them; only GATEWAY_TEST_BACKENDS without postgresql skips it.
 """
 
 from __future__ import annotations
@@ -20,23 +22,27 @@ import asyncio
 import csv
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import text
 
 from gateway.db.engine import create_engine
 from gateway.settings import Settings
-from tests.conftest import BACKENDS, fresh_database
+from tests.conftest import BACKENDS
 
 pytestmark = pytest.mark.slow
 
@@ -49,29 +55,147 @@ OUTAGE_SECONDS = 3.0  # PostgreSQL is held down this long: stop, wait, start
 RECOVERY_SECONDS = 5.0  # 503s still accepted this long after PostgreSQL is ready again
 
 
-def _cluster() -> list[str]:
-    versions = sorted(os.listdir("/etc/postgresql")) if os.path.isdir("/etc/postgresql") else []
-    if not versions or shutil.which("pg_ctlcluster") is None:
-        pytest.fail("pg_ctlcluster and /etc/postgresql are needed to restart PostgreSQL")
-    return ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main"]
+def _pg_bindir() -> Path:
+    """The directory of initdb and pg_ctl: `pg_config --bindir`, else the newest
+    /usr/lib/postgresql/*/bin. Fails loudly when neither has them (CI does)."""
+    candidates: list[Path] = []
+    if shutil.which("pg_config"):
+        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
+        if out.returncode == 0 and out.stdout.strip():
+            candidates.append(Path(out.stdout.strip()))
+    versions = Path("/usr/lib/postgresql")
+    if versions.is_dir():
+        found = [d / "bin" for d in versions.iterdir() if d.name.isdigit()]
+        candidates += sorted(found, key=lambda d: int(d.parent.name), reverse=True)
+    for bindir in candidates:
+        if (bindir / "initdb").exists() and (bindir / "pg_ctl").exists():
+            return bindir
+    pytest.fail(f"initdb and pg_ctl were not found (looked in {[str(c) for c in candidates]})")
 
 
-def _pg_ready() -> bool:
-    probe = subprocess.run(
-        ["pg_isready", "-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-q"], check=False
-    )
-    return probe.returncode == 0
+class PrivatePostgres:
+    """A throwaway PostgreSQL cluster in `datadir`, listening on 127.0.0.1:`port` only."""
+
+    def __init__(self, bindir: Path, datadir: Path, port: int) -> None:
+        self.bindir, self.datadir, self.port = bindir, datadir, port
+        self.url = f"postgresql+asyncpg://postgres@127.0.0.1:{port}/gateway_load"
+
+    def _as_postgres(self, *args: str, timeout: float = 120, check: bool = True) -> int:
+        """Run a PostgreSQL binary as the `postgres` OS user (initdb and pg_ctl refuse root)."""
+        command = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        done = subprocess.run(
+            [*command, *args], capture_output=True, text=True, timeout=timeout, cwd="/tmp"
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"{args} failed ({done.returncode}): {done.stdout}{done.stderr}")
+        return done.returncode
+
+    def initdb(self) -> None:
+        self._as_postgres(
+            str(self.bindir / "initdb"),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "-D",
+            str(self.datadir),
+        )
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1"
+        log = str(self.datadir / "server.log")
+        pg_ctl = str(self.bindir / "pg_ctl")
+        self._as_postgres(pg_ctl, "-D", str(self.datadir), "-l", log, "-o", options, "-w", "start")
+
+    def stop(self) -> None:
+        self._as_postgres(
+            str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop"
+        )
+
+    def running(self) -> bool:
+        pg_ctl = str(self.bindir / "pg_ctl")
+        return self._as_postgres(pg_ctl, "-D", str(self.datadir), "status", check=False) == 0
+
+    def kill(self) -> None:
+        """The last resort before the directory goes: SIGQUIT to the postmaster it names."""
+        try:
+            pid = int((self.datadir / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        try:
+            os.kill(pid, signal.SIGQUIT)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+            time.sleep(0.1)
+
+    def ready(self) -> bool:
+        probe = subprocess.run(
+            [
+                str(self.bindir / "pg_isready"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-q",
+            ],
+            check=False,
+        )
+        return probe.returncode == 0
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.ready():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"private PostgreSQL did not come back within {timeout} s")
+            time.sleep(0.1)
 
 
-def _ensure_postgres_up(cluster: list[str], timeout: float = 60.0) -> None:
-    """Start PostgreSQL if it is down and wait until it accepts connections."""
-    deadline = time.monotonic() + timeout
-    if not _pg_ready():
-        subprocess.run([*cluster, "start"], check=False, capture_output=True)
-    while not _pg_ready():
-        if time.monotonic() > deadline:
-            raise AssertionError("PostgreSQL did not come back within 60 s")
-        time.sleep(0.2)
+@pytest.fixture(scope="module")
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """initdb, start, yield, and always stop and delete: never the shared :5432 server."""
+    if "postgresql" not in BACKENDS:
+        pytest.skip("GATEWAY_TEST_BACKENDS leaves PostgreSQL out deliberately")
+    bindir = _pg_bindir()
+    datadir = Path(tempfile.mkdtemp(prefix="gw-load-pg-", dir="/tmp"))
+    os.chmod(datadir, 0o700)
+    if os.geteuid() == 0:
+        pw = pwd.getpwnam("postgres")
+        os.chown(datadir, pw.pw_uid, pw.pw_gid)
+    port = _free_port()
+    assert port != 5432
+    server = PrivatePostgres(bindir, datadir, port)
+    try:
+        server.initdb()
+        server.start()
+        server.wait_ready()
+        _admin_sql(server, "CREATE DATABASE gateway_load")
+        yield server
+    finally:
+        try:
+            if server.running():
+                server.stop()
+        finally:
+            server.kill()  # a no-op once pg_ctl stopped it
+            shutil.rmtree(datadir, ignore_errors=True)
+
+
+def _admin_sql(server: PrivatePostgres, sql: str) -> None:
+    async def run() -> None:
+        conn = await asyncpg.connect(
+            host="127.0.0.1", port=server.port, user="postgres", database="postgres"
+        )
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
 
 
 def _free_port() -> int:
@@ -143,14 +267,12 @@ def _stats(path: Path) -> dict[str, str]:
     raise AssertionError(f"no Aggregated row in {path}")
 
 
-def test_load_with_a_postgresql_restart(tmp_path: Path) -> None:
-    if "postgresql" not in BACKENDS:
-        pytest.skip("GATEWAY_TEST_BACKENDS leaves PostgreSQL out deliberately")
-    cluster = _cluster()
+def test_load_with_a_postgresql_restart(tmp_path: Path, private_postgres: PrivatePostgres) -> None:
+    pg = private_postgres
     locust = BIN / "locust"
     assert locust.exists(), "locust is missing: pip install -e '.[test]'"
-    _ensure_postgres_up(cluster, timeout=30)
-    url, drop = fresh_database("postgresql", str(tmp_path))
+    pg.wait_ready(timeout=30)
+    url = pg.url
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
@@ -233,11 +355,11 @@ def test_load_with_a_postgresql_restart(tmp_path: Path) -> None:
         procs.append(run)
         time.sleep(max(LOAD_SECONDS / 3, 5))
         down_at = time.time()
-        subprocess.run([*cluster, "stop", "-m", "fast"], check=True, capture_output=True)
+        pg.stop()
         stopped_at = time.time()
         time.sleep(OUTAGE_SECONDS)
-        subprocess.run([*cluster, "start"], check=True, capture_output=True)
-        _ensure_postgres_up(cluster)
+        pg.start()
+        pg.wait_ready()
         up_at = time.time()
         output, _ = run.communicate(timeout=LOAD_SECONDS + 40)
         assert run.returncode == 0, output.decode(errors="replace")[-3000:]
@@ -273,8 +395,7 @@ def test_load_with_a_postgresql_restart(tmp_path: Path) -> None:
             _stop(proc)
         for log in logs.values():
             log.close()
-        _ensure_postgres_up(cluster)
-        drop()
+        # The private instance is stopped and deleted by its fixture.
 
 
 def _children(pid: int) -> list[Any]:
