@@ -51,7 +51,12 @@ from gateway.errors import (
 )
 from gateway.grace import check_grace
 from gateway.logs import RequestLog, configure_logging
-from gateway.metrics import RequestMetrics, metrics_endpoint, observe_requests
+from gateway.metrics import (
+    RequestMetrics,
+    audit_events_written,
+    metrics_endpoint,
+    observe_requests,
+)
 from gateway.ratelimit import RateLimited, RateLimits
 from gateway.serving import TrustedProxies, middleware
 from gateway.settings import Settings
@@ -304,10 +309,12 @@ class Gateway:
         if not log:
             return
         try:
-            await write_reads(self.engine, log, self.clock(), self.audit_head)
+            written = await write_reads(self.engine, log, self.clock(), self.audit_head)
         except Exception as exc:
             self.audit_failures += 1
             logger.error("audit: reads of a request not recorded (%s)", type(exc).__name__)
+        else:
+            audit_events_written.inc(written)
 
     async def authenticate(self, request: Request) -> Viewer:
         token = parse_authorization(request.headers.get("authorization"))

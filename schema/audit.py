@@ -73,8 +73,9 @@ class AuditQueries:
     async def my_disclosures(
         self, info: Info[Context, None], first: int = 20, after: str | None = None
     ) -> Page[Disclosure] | None:
+        key = None if after is None else disclosures.decode_cursor(after)  # as every list
         try:
-            items, more = await disclosures.disclosures(info.context, first, after)
+            items, more = await disclosures.disclosures(info.context, first, key)
         except Refusal as exc:
             raise as_error(exc) from None
         end = disclosures.encode_cursor(items[-1]) if items else None

@@ -30,6 +30,7 @@ from directives.taxonomy import Purpose, Role
 from gateway.app import create_app
 from gateway.auth import issue_token
 from gateway.db.engine import create_engine
+from gateway.metrics import PROCESS_REGISTRY
 from gateway.seed import DEMO_EMPLOYEES, DEMO_USERS
 from resolvers.audit.chain import GENESIS, Event, canonical, chained, rows_of
 from resolvers.rights.jobs import erase_next
@@ -305,6 +306,17 @@ async def test_a_list_of_people_records_each_listed_person(audit: Audit) -> None
     assert {subject for entity, subject in reads if entity == "Company"} >= members
     for member in members:
         assert reads[("Company", member)]["members"] == "SHOW"
+
+
+def written() -> float:
+    return PROCESS_REGISTRY.get_sample_value("privacy_gateway_audit_events_written_total") or 0
+
+
+async def test_events_written_are_counted_for_metrics(audit: Audit) -> None:
+    before, counted = await last_id(audit.db), written()
+    await audit.gql(USERS, {"first": 7}, audit.staff(Role.SUPPORT, Purpose.SUPPORT))
+    await audit.gql(CONSENT, {"granted": True}, audit.user("logistics"))
+    assert written() - counted == len(await events_after(audit.db, before)) > 7
 
 
 async def test_platform_users_reads_are_not_audited(audit: Audit) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlalchemy.orm.util import identity_key
 
+from gateway import metrics
 from gateway.db import models as m
 from resolvers.audit.chain import Event, KnownHead, append, batches
 from resolvers.audit.reads import Actor
@@ -30,6 +31,7 @@ ACTOR = "audit.actor"  # Session.info: the request's Actor
 CLOCK = "audit.clock"  # Session.info: the gateway's clock
 HEAD = "audit.head"  # Session.info: the gateway's KnownHead
 _PENDING = "audit.pending"
+_WRITTEN = "audit.written"
 
 
 class AuditedSession(Session):
@@ -159,11 +161,20 @@ def _write(session: Session) -> None:
     if pending:
         clock = session.info.get(CLOCK) or _utc_now
         append(session.connection(), batches(pending), clock(), session.info.get(HEAD))
+        session.info[_WRITTEN] = len(pending)
+
+
+@event.listens_for(AuditedSession, "after_commit")
+def _count(session: Session) -> None:
+    written = session.info.pop(_WRITTEN, 0)
+    if written:
+        metrics.audit_events_written.inc(written)
 
 
 @event.listens_for(AuditedSession, "after_rollback")
 def _forget(session: Session) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_WRITTEN, None)
 
 
 _TABLES = {table: at for at, table in enumerate(DESCRIBED)}

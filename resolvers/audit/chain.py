@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, select, update
+from sqlalchemy import Connection, Table, and_, case, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.db.models import AuditChainHead, AuditEvent
@@ -87,8 +87,8 @@ def chained(prev_hash: str, text: str) -> str:
 @dataclass(eq=False)
 class KnownHead:
     """A process's last sight of the chain head: when no other process appended since,
-    appending is two statements (move the head if it is still there, insert), else three
-    (lock and read it, insert, move it). A wrong guess costs only the slower way."""
+    appending is two statements, else three (`append`). A wrong guess costs a hash of the
+    rows, no more."""
 
     last: tuple[int, str] | None = None
 
@@ -115,34 +115,33 @@ def append(
     """Append the events of `events` (each batch: an event, the subjects it is written
     for) at time `at` in the connection's transaction; the caller commits.
 
-    The head row is locked by the first statement, so concurrent appenders queue there and
-    each links to the one before. The rows go to the driver in one executemany of plain
-    tuples: a thousand of them are a few milliseconds. Returns the last id appended (0 if
-    nothing was)."""
+    The first statement locks the head row, so concurrent appenders queue there and each
+    links to the one before. It also moves the head if it is still where this process last
+    saw it (the rows were hashed from there) and returns where it is: then one insert
+    follows, two statements in all. Otherwise the rows are hashed from the head it
+    returned, inserted, and the head moved: three. The rows go to the driver as plain
+    tuples in one statement. Returns the last id appended (0 if nothing was)."""
     if not any(subjects for _, subjects in events):
         return 0
     stored_at = _EVENTS.c.occurred_at.type.bind_processor(conn.dialect)
     when = stored_at(at) if stored_at is not None else at
     guess = known.last if known is not None else None
-    if guess is not None:
-        rows = _link(events, at, when, *guess)
-        moved = conn.execute(
-            update(_HEAD)
-            .where(
-                _HEAD.c.id == HEAD_ID, _HEAD.c.last_id == guess[0], _HEAD.c.last_hash == guess[1]
-            )
-            .values(last_id=rows[-1][0], last_hash=rows[-1][-1])
-        )
-        if moved.rowcount == 1:
-            _insert(conn, rows)
-            return _seen(known, rows)
-    last_id, prev = conn.execute(
+    rows = _link(events, at, when, *guess) if guess is not None else None
+    moved = (-1, "") if rows is None else (rows[-1][0], rows[-1][-1])
+    still = and_(_HEAD.c.last_id == (guess or moved)[0], _HEAD.c.last_hash == (guess or moved)[1])
+    head = conn.execute(
         update(_HEAD)
         .where(_HEAD.c.id == HEAD_ID)
-        .values(last_id=_HEAD.c.last_id)
+        .values(
+            last_id=case((still, literal(moved[0])), else_=_HEAD.c.last_id),
+            last_hash=case((still, literal(moved[1])), else_=_HEAD.c.last_hash),
+        )
         .returning(_HEAD.c.last_id, _HEAD.c.last_hash)
     ).one()
-    rows = _link(events, at, when, last_id, prev)
+    if rows is not None and tuple(head) == moved:
+        _insert(conn, rows)
+        return _seen(known, rows)
+    rows = _link(events, at, when, head[0], head[1])
     _insert(conn, rows)
     conn.execute(
         update(_HEAD)

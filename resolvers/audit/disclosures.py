@@ -39,9 +39,9 @@ class Disclosure:
         return self.day, self.role, self.purpose
 
 
-async def disclosures(ctx: Context, first: int, after: str | None) -> tuple[list[Disclosure], bool]:
-    """Up to `first` groups after the cursor, and whether more follow. Refuses (Refusal)
-    anyone but a signed-in platform user."""
+async def disclosures(ctx: Context, first: int, after: Key | None) -> tuple[list[Disclosure], bool]:
+    """Up to `first` groups after the group `after` (a decoded cursor), and whether more
+    follow. Refuses (Refusal) anyone but a signed-in platform user."""
     subject = subject_of(ctx)
     limit = ctx.settings.max_page_size
     if not 1 <= first <= limit:
@@ -50,7 +50,7 @@ async def disclosures(ctx: Context, first: int, after: str | None) -> tuple[list
     mine = [e.subject_id == subject, e.action == READ]
     conditions = list(mine)
     if after is not None:
-        conditions.append(_after(decode_cursor(after)))
+        conditions.append(_after(after))
     groups = (
         select(_day, e.actor_role, e.purpose, func.count(func.distinct(e.request_id)))
         .where(*conditions)
