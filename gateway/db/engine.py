@@ -7,17 +7,35 @@ from typing import Any
 import asyncpg
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
 from gateway.errors import DatabaseUnavailable
 from gateway.settings import Settings
 
+POOL_TIMEOUT_SECONDS = 5.0
+CONNECT_TIMEOUT_SECONDS = 5.0
+COMMAND_TIMEOUT_SECONDS = 10.0
+
 
 def create_engine(settings: Settings) -> AsyncEngine:
     kwargs: dict[str, Any] = {}
     if not settings.is_sqlite:
-        kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        # A database that does not answer within seconds is unavailable (a clean 503), not a
+        # request left waiting for the execution timeout: bounded waits for a pooled
+        # connection and for a new one while the server restarts.
+        kwargs.update(
+            pool_size=10,
+            max_overflow=20,
+            pool_pre_ping=True,
+            pool_timeout=POOL_TIMEOUT_SECONDS,
+            connect_args={
+                "timeout": CONNECT_TIMEOUT_SECONDS,
+                # A statement left waiting on a connection the restart cut is given up.
+                "command_timeout": COMMAND_TIMEOUT_SECONDS,
+            },
+        )
     engine = create_async_engine(settings.database_url, **kwargs)
     if settings.is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -76,7 +94,7 @@ def is_unavailable(exc: BaseException) -> bool:
         if current is None or id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, DatabaseUnavailable | OSError | _ASYNCPG_DOWN):
+        if isinstance(current, DatabaseUnavailable | OSError | PoolTimeout | _ASYNCPG_DOWN):
             return True
         if isinstance(current, DBAPIError):
             if current.connection_invalidated:
