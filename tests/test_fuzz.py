@@ -574,7 +574,7 @@ STORED_TEXT = (
     ("call", "declared"), STORED_TEXT, ids=[c.split("(")[0] for c, _ in STORED_TEXT]
 )
 async def test_nul_in_stored_free_text_is_not_an_unexpected_error(
-    request: pytest.FixtureRequest, mutable: Mutable, call: str, declared: str
+    mutable: Mutable, call: str, declared: str
 ) -> None:
     # A user of its own per case, whom the fuzzing never signs in as: no open request, no
     # restriction, so each call reaches its INSERT.
