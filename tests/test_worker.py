@@ -98,9 +98,10 @@ async def jobs_db(
     await asyncio.to_thread(drop)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 async def pg() -> AsyncIterator[Jobs]:
-    """The PostgreSQL database of the process tests (claims, kills, signals)."""
+    """A PostgreSQL database of its own for each process test (claims, kills, signals):
+    what one leaves behind cannot be the next one's job."""
     settings, drop = await asyncio.to_thread(_jobs, "postgresql", "")
     engine = create_engine(settings)
     yield Jobs("postgresql", settings, engine, session_factory(engine))
