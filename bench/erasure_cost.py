@@ -9,7 +9,8 @@
      done by one `privacy-gateway worker` process and by four, alternating for --rounds
      rounds, each on a fresh database: jobs per second, timed from the moment the jobs
      become due (the workers are started and ready before) until the last one is
-     completed; the workers' own CPU per job; how the four shared the jobs.
+     completed; the CPU per job of the workers and of the PostgreSQL backends serving
+     them (a local server, read from /proc); how the four shared the jobs.
 
 Each run makes fresh databases (a SQLite file in a temporary directory, a PostgreSQL
 database on --postgres-url's server) and drops them afterwards. `add_subjects` builds the
@@ -316,7 +317,7 @@ class Databases:
             asyncio.run(self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
     async def _admin(self, sql: str) -> None:
-        import asyncpg  # type: ignore[import-untyped]
+        import asyncpg
 
         url = make_url(self.postgres_url)
         conn = await asyncpg.connect(
@@ -399,7 +400,8 @@ class Round:
     processes: int
     jobs_per_second: float
     split: tuple[int, ...]  # jobs done by each worker
-    cpu_ms_per_job: float  # the workers' own CPU (user + system) while timed, not PostgreSQL's
+    cpu_ms_per_job: float  # the workers' own CPU (user + system) while timed
+    server_ms_per_job: float  # the CPU of the PostgreSQL backends serving the workers
 
 
 async def workers(settings: Settings, processes: int, jobs: int = 200) -> Round:
@@ -429,10 +431,12 @@ async def workers(settings: Settings, processes: int, jobs: int = 200) -> Round:
                     procs.append(subprocess.Popen(WORKER, env=env, stderr=log))
             try:
                 await _until(lambda: all("worker ready" in p.read_text() for p in paths), 120)
-                cpu = -sum(_cpu_seconds(proc.pid) for proc in procs)
-                started = time.perf_counter()
-                await make_due(engine, subjects, settings)
                 async with engine.connect() as conn:
+                    backends = await _backends(conn)
+                    cpu = -sum(_cpu_seconds(proc.pid) for proc in procs)
+                    server = -sum(_cpu_seconds(pid) for pid in backends)
+                    started = time.perf_counter()
+                    await make_due(engine, subjects, settings)
 
                     async def all_done() -> bool:
                         done = await conn.scalar(completed)
@@ -440,8 +444,10 @@ async def workers(settings: Settings, processes: int, jobs: int = 200) -> Round:
                         return done == jobs
 
                     await _until_async(all_done, 600)
-                elapsed = time.perf_counter() - started
-                cpu += sum(_cpu_seconds(proc.pid) for proc in procs)
+                    elapsed = time.perf_counter() - started
+                    cpu += sum(_cpu_seconds(proc.pid) for proc in procs)
+                    later = await _backends(conn)  # backends started meanwhile count from 0
+                    server += sum(_cpu_seconds(pid) for pid in backends | later)
             finally:
                 for proc in procs:
                     proc.send_signal(signal.SIGTERM)
@@ -451,13 +457,29 @@ async def workers(settings: Settings, processes: int, jobs: int = 200) -> Round:
     finally:
         await engine.dispose()
     assert sum(split) == jobs, split
-    return Round(processes, jobs / elapsed, split, cpu / jobs * 1000)
+    return Round(processes, jobs / elapsed, split, cpu / jobs * 1000, server / jobs * 1000)
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User and system CPU of a running process so far (Linux: /proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """User and system CPU of a process so far (Linux: /proc/<pid>/stat); 0 once gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _backends(conn: AsyncConnection) -> set[int]:
+    """The PostgreSQL server processes of the other sessions on this database (a local
+    server: their CPU is read from /proc like the workers')."""
+    rows = await conn.execute(
+        text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+    )
+    await conn.rollback()
+    return {int(pid) for (pid,) in rows}
 
 
 async def _until(condition: Callable[[], bool], timeout: float) -> None:
@@ -483,9 +505,10 @@ def scaling(databases: Databases, rounds: int) -> None:
             done = asyncio.run(workers(databases.postgresql(), processes))
             results[processes].append(done)
             print(
-                f"  {processes} worker(s): {done.jobs_per_second:6.1f} jobs/s, workers' CPU "
-                f"{done.cpu_ms_per_job:5.1f} ms/job (jobs per worker: "
-                f"{', '.join(map(str, done.split))})"
+                f"  {processes} worker(s): {done.jobs_per_second:6.1f} jobs/s; CPU per job: "
+                f"workers {done.cpu_ms_per_job:4.1f} ms, PostgreSQL "
+                f"{done.server_ms_per_job:4.1f} ms; jobs per worker: "
+                f"{', '.join(map(str, done.split))}"
             )
     median = {p: statistics.median(x.jobs_per_second for x in rs) for p, rs in results.items()}
     print(
