@@ -64,6 +64,9 @@ class Settings:
     export_ttl_seconds: int = 900
     # Erasure: days a deletion can still be cancelled before the worker erases; the worker's
     # poll interval, attempts before a job is marked failed, and first retry delay (doubling).
+    # PostgreSQL connections each process keeps (and may add under load).
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
     deletion_grace_days: int = 7
     worker_poll_seconds: float = 5.0
     worker_max_attempts: int = 5
@@ -123,6 +126,8 @@ class Settings:
             field_suggestions=env.get("GATEWAY_FIELD_SUGGESTIONS") or None,
             reauth_seconds=_int(env, "GATEWAY_REAUTH_SECONDS", 600),
             export_ttl_seconds=_int(env, "GATEWAY_EXPORT_TTL_SECONDS", 900),
+            db_pool_size=_int(env, "GATEWAY_DB_POOL_SIZE", 10),
+            db_max_overflow=_int(env, "GATEWAY_DB_MAX_OVERFLOW", 20),
             deletion_grace_days=_int(env, "GATEWAY_DELETION_GRACE_DAYS", 7),
             worker_poll_seconds=_float(env, "GATEWAY_WORKER_POLL_SECONDS", 5.0),
             worker_max_attempts=_int(env, "GATEWAY_WORKER_MAX_ATTEMPTS", 5),
@@ -201,6 +206,7 @@ class Settings:
 
     def _validate_limits(self) -> None:
         off_or_more = {
+            "GATEWAY_DB_MAX_OVERFLOW": self.db_max_overflow,
             "GATEWAY_MAX_QUERY_DEPTH": self.max_query_depth,
             "GATEWAY_MAX_QUERY_ALIASES": self.max_query_aliases,
             "GATEWAY_MAX_QUERY_TOKENS": self.max_query_tokens,
@@ -221,6 +227,7 @@ class Settings:
             "GATEWAY_MAX_BATCH_OPERATIONS": self.max_batch_operations,
             "GATEWAY_REAUTH_SECONDS": self.reauth_seconds,
             "GATEWAY_EXPORT_TTL_SECONDS": self.export_ttl_seconds,
+            "GATEWAY_DB_POOL_SIZE": self.db_pool_size,
             "GATEWAY_WORKER_MAX_ATTEMPTS": self.worker_max_attempts,
         }
         for name, value in at_least_one.items():

@@ -87,7 +87,9 @@ def fresh_database(backend: str, tmp_dir: str) -> tuple[str, Any]:
 
 def make_database(backend: str, tmp_dir: str, *, users: int = SEED_USERS) -> tuple[Database, Any]:
     url, drop = fresh_database(backend, tmp_dir)
-    settings = Settings(database_url=url, env="test")
+    # Small pools: the suite keeps several gateways open at once on one PostgreSQL
+    # (max_connections 100), and its subprocess servers need connections of their own.
+    settings = Settings(database_url=url, env="test", db_pool_size=2, db_max_overflow=6)
     upgrade(settings)
     asyncio.run(seed_database(settings, users=users, seed=7, progress=False))
     return Database(backend, settings), drop

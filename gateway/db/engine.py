@@ -26,8 +26,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
         # request left waiting for the execution timeout: bounded waits for a pooled
         # connection and for a new one while the server restarts.
         kwargs.update(
-            pool_size=10,
-            max_overflow=20,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
             pool_pre_ping=True,
             pool_timeout=POOL_TIMEOUT_SECONDS,
             connect_args={
