@@ -650,3 +650,17 @@ def test_a_grace_period_reaching_the_deadline_is_refused_by_the_gateway_and_the_
     ), refused.stderr
     assert "28 days" in lines[0]
     assert not (tmp_path / "never-created.db").exists()  # refused before touching anything
+
+
+def test_worker_help_and_a_bad_option(tmp_path: Path) -> None:
+    env = _env(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}"))
+    shown = subprocess.run(
+        [*WORKER, "--help"], env=env, capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert shown.returncode == 0 and shown.stdout.startswith("usage: privacy-gateway worker")
+    assert "--once" in shown.stdout and "SIGTERM" in shown.stdout
+    bad = subprocess.run(
+        [*WORKER, "--twice"], env=env, capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert bad.returncode == 2 and bad.stderr.startswith("privacy-gateway: error: ")
+    assert len(bad.stderr.strip().splitlines()) == 1
