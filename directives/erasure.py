@@ -271,11 +271,16 @@ PLAN: tuple[Rule, ...] = (
 
 # Records kept after erasure, one row per record type: 5 years after the end of the
 # calendar year of the record's date (Art. 6.1, 6.5).
+# A record names several parties (a buyer and a seller), so each party's hold is a record
+# type of its own: erasing the seller holds what the seller's rules mark HOLD.
 HOLDS: tuple[Hold, ...] = (
     Hold("ORDER", "orders", _BUYER, "placed_at"),
     Hold("SHIPMENT", "shipments", _ORDER_BUYER, "updated_at"),
     Hold("PAYMENT", "payments", Owner("payer_id"), "created_at"),
     Hold("INVOICE", "invoices", _BUYER, "issued_at"),
+    Hold("SALE", "orders", Owner("seller_id"), "placed_at"),
+    Hold("SALE_INVOICE", "invoices", Owner("seller_id"), "issued_at"),
+    Hold("CARRIAGE", "shipments", Owner("logistics_id"), "updated_at"),
 )
 
 

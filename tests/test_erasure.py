@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, insert
+from sqlalchemy import event, insert, text
 
 from directives.erasure import PLAN, Action, Rule, check
 from gateway.app import create_app
@@ -21,6 +21,7 @@ from gateway.db import models as m
 from gateway.db.engine import create_engine, session_factory
 from gateway.seed import DEMO_USERS
 from resolvers.rights.erasure import erase
+from resolvers.rights.jobs import purge_ended_holds
 from schema.build import build_schema
 from schema.catalog import personal_data
 from tests.conftest import BACKENDS, Database, fetch, make_database
@@ -298,3 +299,72 @@ async def test_the_statement_count_does_not_grow_with_the_rows(
         assert left[0] == 0
     print(f"\nstatements to erase a subject: {counts}")
     assert counts[10] == counts[10_000]
+
+
+async def test_a_seller_is_held_on_their_side_and_purged_when_the_holds_end(
+    erasure_db: Database, sessions: Any
+) -> None:
+    """A record names both parties: erasing the seller holds the seller's sold orders and
+    invoices (their tax id on them) until the holds end, then wipes it and purges them."""
+    db, seller = erasure_db, DEMO_USERS["seller"]
+    sold = {r[0] for r in await fetch(db, "SELECT id FROM orders WHERE seller_id = :s", s=seller)}
+    issued = {
+        r[0] for r in await fetch(db, "SELECT id FROM invoices WHERE seller_id = :s", s=seller)
+    }
+    assert sold and issued
+    assert await _erase(sessions, seller) is not None
+    held = await fetch(
+        db, "SELECT record_type, record_id FROM legal_holds WHERE subject_id = :s", s=seller
+    )
+    assert {r for t, r in held if t == "SALE"} == sold
+    assert {r for t, r in held if t == "SALE_INVOICE"} == issued
+    (state,) = (await fetch(db, "SELECT deletion_state FROM users WHERE id = :s", s=seller))[0]
+    assert state == "ERASED"
+    with_tax_id = "SELECT count(*) FROM invoices WHERE seller_id = :s AND tax_id IS NOT NULL"
+    kept = await fetch(db, with_tax_id, s=seller)
+    assert kept[0][0] == len(issued), "the tax id is kept while the hold runs"
+
+    # The holds end: the seller's held columns are wiped, the buyers' stay, and the seller,
+    # with nothing held any more, is PURGED.
+    await _end_holds(db, seller)
+    while await purge_ended_holds(sessions, NOW):
+        pass
+    left = await fetch(db, with_tax_id, s=seller)
+    assert left[0][0] == 0
+    (state,) = (await fetch(db, "SELECT deletion_state FROM users WHERE id = :s", s=seller))[0]
+    assert state == "PURGED"
+
+
+async def test_a_subject_with_nothing_held_is_purged_at_once(
+    erasure_db: Database, sessions: Any
+) -> None:
+    async with sessions() as session, session.begin():
+        user = m.User(
+            kind="BUYER",
+            full_name="Nothing Held",
+            email="nothing.held@example.test",
+            jurisdiction="EU",
+            created_at=NOW,
+            deletion_state="ERASURE_PENDING",
+            analytics_consent=True,
+        )
+        session.add(user)
+        await session.flush()
+        subject = user.id
+    assert await _erase(sessions, subject) is not None
+    (state,) = (
+        await fetch(db := erasure_db, "SELECT deletion_state FROM users WHERE id = :s", s=subject)
+    )[0]
+    assert state == "PURGED" and db
+
+
+async def _end_holds(db: Database, subject: int) -> None:
+    engine = create_engine(db.settings)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE legal_holds SET held_until = :t WHERE subject_id = :s"),
+                {"t": (NOW - timedelta(days=1)).replace(tzinfo=None), "s": subject},
+            )
+    finally:
+        await engine.dispose()

@@ -101,8 +101,14 @@ async def erase(session: AsyncSession, subject_id: int, now: datetime) -> Summar
     for rule in PLAN:
         await _apply(session, rule, subject_id, summary)
     await _end_consent(session, subject_id, now)
+    holds = _table("legal_holds")
+    held = await session.scalar(
+        select(func.count()).select_from(holds).where(holds.c.subject_id == subject_id)
+    )
+    # Nothing kept under a hold: nothing is retained, so the subject is PURGED at once.
+    state = "ERASED" if held else "PURGED"
     await session.execute(
-        update(users).where(users.c.id == subject_id).values(deletion_state="ERASED", erased_at=now)
+        update(users).where(users.c.id == subject_id).values(deletion_state=state, erased_at=now)
     )
     return summary
 
