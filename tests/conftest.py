@@ -173,6 +173,21 @@ async def gql(
     return body
 
 
+async def post_graphql(
+    http: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """POST a query with ready-made headers; HTTP 200 asserted, the body returned as is."""
+    response = await http.post(
+        "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
 async def fetch(db: Database, sql: str, **params: Any) -> list[Any]:
     """Run raw SQL against the test database (to compute expectations independently)."""
     from sqlalchemy import text

@@ -34,7 +34,7 @@ from gateway.metrics import PROCESS_REGISTRY
 from gateway.seed import DEMO_EMPLOYEES, DEMO_USERS
 from resolvers.audit.chain import GENESIS, Event, canonical, chained, rows_of
 from resolvers.rights.jobs import erase_next
-from tests.conftest import BACKENDS, Database, fetch, make_database
+from tests.conftest import BACKENDS, Database, fetch, make_database, post_graphql
 
 START = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)  # a Monday
 USER_FIELDS = ("fullName", "email", "phone", "createdAt", "deletionState")
@@ -88,12 +88,7 @@ class Audit:
         *,
         client: httpx.AsyncClient | None = None,
     ) -> dict[str, Any]:
-        response = await (client or self.http).post(
-            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
-        )
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
+        return await post_graphql(client or self.http, query, variables, headers)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -19,7 +19,7 @@ from directives.taxonomy import Role
 from gateway.app import create_app
 from gateway.auth import issue_token
 from gateway.seed import DEMO_EMPLOYEES, DEMO_USERS
-from tests.conftest import BACKENDS, Database, fetch, make_database
+from tests.conftest import BACKENDS, Database, fetch, make_database, post_graphql
 
 RECEIVED = datetime(2026, 12, 4, 17, 30, tzinfo=UTC)  # a Friday evening in Europe
 RULES = load_rules()
@@ -59,12 +59,7 @@ class Rights:
         *,
         client: httpx.AsyncClient | None = None,
     ) -> dict[str, Any]:
-        response = await (client or self.http).post(
-            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
-        )
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
+        return await post_graphql(client or self.http, query, variables, headers)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
