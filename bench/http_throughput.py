@@ -1,15 +1,21 @@
-"""HTTP throughput of one gateway process with privacy enforcement on and off (issue 8).
+"""HTTP throughput of one gateway process with privacy enforcement on and off, and what the
+audit trail costs it (issues 8 and 10).
 
 One uvicorn process on 127.0.0.1 (the options `serve` uses: uvloop, httptools, no access
-log), serving `create_app(settings)` (on) or `create_app(settings, enforce_privacy=False)`
-(off), the same query from the same viewer: the analyst (purpose ANALYTICS) asking for
-`users(first: 100)` with their personal fields. Rounds alternate on, off, off, on, ...
-(the server process is started afresh for each round, warmed up, then measured), each
-round drives --connections concurrent keep-alive connections (httpx) for --seconds and
-counts answers (every one must be HTTP 200 without errors). Printed: requests/s per round
-side by side, the median of each mode, and the ratio on/off (the goal: at least 0.95),
-median of the paired rounds. A fresh SQLite database is seeded in a temporary directory
-unless --database-url names an existing, seeded one (PostgreSQL, say).
+log) serving one of three apps, the same query from the same viewer: the analyst (purpose
+ANALYTICS) asking for `users(first: 100)` with their personal fields.
+
+  on         `create_app(settings)`: enforcement and the audit trail, as served;
+  unaudited  `create_app(settings, audit=False)`: enforcement, the reads not written;
+  off        `create_app(settings, enforce_privacy=False, audit=False)`: neither.
+
+Enforcement's cost is unaudited/off (the goal: at least 0.95); the audit trail's cost on
+this load is on/unaudited. Each round runs the three modes in a rotated order (the server
+process is started afresh for each, warmed up, then measured), driving --connections
+concurrent keep-alive connections (httpx) for --seconds and counting answers (every one
+must be HTTP 200 without errors). Printed: requests/s per round side by side, the median
+of each mode, and both ratios, median of the paired rounds. A fresh SQLite database is
+seeded in a temporary directory unless --database-url names an existing, seeded one.
 
     .venv/bin/python bench/http_throughput.py [--rounds 6] [--seconds 8] [--connections 16]
 """
@@ -39,7 +45,11 @@ from gateway.settings import Settings  # noqa: E402
 QUERY = "{ users(first: 100) { nodes { id fullName email phone createdAt deletionState } } }"
 
 
-def serve(database_url: str, port: int, enforce: bool) -> None:
+MODES = ("on", "unaudited", "off")
+ENFORCE_GOAL = 0.95
+
+
+def serve(database_url: str, port: int, mode: str) -> None:
     """The server process of one round."""
     import uvicorn
 
@@ -47,7 +57,7 @@ def serve(database_url: str, port: int, enforce: bool) -> None:
     from gateway.serving import uvicorn_options
 
     settings = Settings(database_url=database_url, env="test", access_log=False)
-    app = create_app(settings, enforce_privacy=enforce)
+    app = create_app(settings, enforce_privacy=mode != "off", audit=mode == "on")
     uvicorn.run(app, host="127.0.0.1", port=port, **uvicorn_options(settings))
 
 
@@ -86,14 +96,14 @@ async def drive(base: str, headers: dict[str, str], connections: int, seconds: f
         return done / (time.perf_counter() - started)
 
 
-def round_of(database_url: str, enforce: bool, args: argparse.Namespace, token: str) -> float:
+def round_of(database_url: str, mode: str, args: argparse.Namespace, token: str) -> float:
     port = _free_port()
     child = subprocess.Popen(
         [
             sys.executable,
             __file__,
             "--serve",
-            "on" if enforce else "off",
+            mode,
             "--port",
             str(port),
             "--database-url",
@@ -127,11 +137,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--users", type=int, default=2000, help="users of a fresh database")
     parser.add_argument("--database-url", help="an existing, seeded database")
-    parser.add_argument("--serve", choices=("on", "off"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.database_url, args.port, args.serve == "on")
+        serve(args.database_url, args.port, args.serve)
         return
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -151,22 +161,34 @@ def main() -> None:
             f"{args.seconds:g} s per round, {args.rounds} rounds per mode, "
             f"database {Settings(database_url=url).database_url.split('://')[0]}"
         )
-        on: list[float] = []
-        off: list[float] = []
+        rates: dict[str, list[float]] = {mode: [] for mode in MODES}
         for i in range(args.rounds):
-            order = (True, False) if i % 2 == 0 else (False, True)
-            for enforce in order:
-                (on if enforce else off).append(round_of(url, enforce, args, token))
+            for mode in MODES[i % 3 :] + MODES[: i % 3]:
+                rates[mode].append(round_of(url, mode, args, token))
+            on, unaudited, off = (rates[mode][-1] for mode in MODES)
             print(
-                f"round {i + 1}: on {on[-1]:8.1f} req/s   off {off[-1]:8.1f} req/s   "
-                f"on/off {on[-1] / off[-1]:.3f}"
+                f"round {i + 1}: on {on:7.1f}   unaudited {unaudited:7.1f}   off {off:7.1f} "
+                f"req/s   unaudited/off {unaudited / off:.3f}   on/unaudited {on / unaudited:.3f}"
             )
-        ratios = [a / b for a, b in zip(on, off, strict=True)]
+        report(rates)
+
+
+def report(rates: dict[str, list[float]]) -> None:
+    def paired(a: str, b: str) -> list[float]:
+        return [x / y for x, y in zip(rates[a], rates[b], strict=True)]
+
+    medians = ", ".join(f"{mode} {statistics.median(rates[mode]):.1f}" for mode in MODES)
+    print(f"median req/s: {medians}")
+    enforcement, audit = paired("unaudited", "off"), paired("on", "unaudited")
+    verdict = "met" if statistics.median(enforcement) >= ENFORCE_GOAL else "MISSED"
+    for name, ratios, note in (
+        ("enforcement: unaudited/off", enforcement, f"goal >= {ENFORCE_GOAL}: {verdict}"),
+        ("audit trail: on/unaudited", audit, "its cost on this load"),
+        ("both: on/off", paired("on", "off"), ""),
+    ):
         print(
-            f"median: on {statistics.median(on):.1f} req/s, off {statistics.median(off):.1f} "
-            f"req/s; on/off {statistics.median(ratios):.3f} (paired rounds, median; "
-            f"min {min(ratios):.3f}, max {max(ratios):.3f}); goal >= 0.95: "
-            f"{'met' if statistics.median(ratios) >= 0.95 else 'MISSED'}"
+            f"{name} {statistics.median(ratios):.3f} (paired rounds, median; min "
+            f"{min(ratios):.3f}, max {max(ratios):.3f}){'; ' + note if note else ''}"
         )
 
 

@@ -262,10 +262,17 @@ PLAN: tuple[Rule, ...] = (
     Rule("notifications", ("subject_id",), A.KEEP, Owner("subject_id"), why="evidence (Art. 3.4)"),
     Rule(
         "audit_events",
+        ("subject_id", "subjects"),
+        A.KEEP,
+        Owner("id", via=("audit_event_subjects", "event_id", "subject_id")),
+        why="evidence of who read what; events name fields, never values",
+    ),
+    Rule(
+        "audit_event_subjects",
         ("subject_id",),
         A.KEEP,
         Owner("subject_id"),
-        why="evidence of who read what; events name fields, never values",
+        why="the audit events' index by subject: kept with them (the chain verifies it)",
     ),
 )
 

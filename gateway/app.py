@@ -61,7 +61,7 @@ from gateway.ratelimit import RateLimited, RateLimits
 from gateway.serving import TrustedProxies, middleware
 from gateway.settings import Settings
 from gateway.trusted import DocumentRefused, TrustedDocuments, resolve_query
-from resolvers.audit import request_actor, write_reads
+from resolvers.audit import ReadWriter, request_actor
 from resolvers.audit.actions import audited, for_request
 from resolvers.audit.chain import KnownHead
 from resolvers.audit.reads import ReadLog
@@ -266,6 +266,7 @@ class Gateway:
         self.audit = audit
         self.audit_failures = 0  # requests whose reads could not be written (logged)
         self.audit_head = KnownHead()
+        self.read_writer = ReadWriter(self.engine)
         if audit:
             audited(self.sessions, clock, self.audit_head)
         self.guard = QueryGuard(settings)
@@ -309,7 +310,7 @@ class Gateway:
         if not log:
             return
         try:
-            written = await write_reads(self.engine, log, self.clock(), self.audit_head)
+            written = await self.read_writer.write(log, self.clock(), self.audit_head)
         except Exception as exc:
             self.audit_failures += 1
             logger.error("audit: reads of a request not recorded (%s)", type(exc).__name__)
@@ -381,6 +382,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await gateway.rate_limits.aclose()
+        gateway.read_writer.close()
         await gateway.engine.dispose()
 
     # The pages' assets and the DPO console, all from the package (gateway/console); /metrics.

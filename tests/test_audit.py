@@ -32,7 +32,7 @@ from gateway.auth import issue_token
 from gateway.db.engine import create_engine
 from gateway.metrics import PROCESS_REGISTRY
 from gateway.seed import DEMO_EMPLOYEES, DEMO_USERS
-from resolvers.audit.chain import GENESIS, Event, canonical, chained, rows_of
+from resolvers.audit.chain import GENESIS, Event, canonical, chained, named, rows_of
 from resolvers.rights.jobs import erase_next
 from tests.conftest import BACKENDS, Database, fetch, make_database, post_graphql
 
@@ -138,12 +138,20 @@ async def last_id(db: Database) -> int:
 
 
 async def events_after(db: Database, after: int) -> list[Any]:
+    """The events after id `after`, one row per subject each names (as the subject index
+    says; the chain's verification checks the index against the events), in id order."""
     return await fetch(
         db,
-        "SELECT id, actor, actor_role, purpose, action, subject_id, entity, fields, "
-        "categories, request_id, detail FROM audit_events WHERE id > :a ORDER BY id",
+        "SELECT e.id, e.actor, e.actor_role, e.purpose, e.action, s.subject_id, e.entity, "
+        "e.fields, e.categories, e.request_id, e.detail FROM audit_events e "
+        "LEFT JOIN audit_event_subjects s ON s.event_id = e.id WHERE e.id > :a "
+        "ORDER BY e.id, s.subject_id",
         a=after,
     )
+
+
+def ids(events: list[Any]) -> list[int]:
+    return sorted({event.id for event in events})
 
 
 def reads_of(events: list[Any]) -> dict[tuple[str, int], dict[str, str]]:
@@ -182,14 +190,13 @@ def expected(
 
 
 @contextlib.asynccontextmanager
-async def unguarded(db: Database) -> AsyncIterator[None]:
-    """Lift the append-only triggers, as someone with the database owner's rights would."""
+async def unguarded(db: Database, table: str = "audit_events") -> AsyncIterator[None]:
+    """Lift a table's append-only triggers, as someone with the database owner's rights
+    would (`audit_events` or `audit_event_subjects`)."""
     if db.backend == "sqlite":
-        await execute(
-            db, "DROP TRIGGER audit_events_no_update", "DROP TRIGGER audit_events_no_delete"
-        )
+        await execute(db, f"DROP TRIGGER {table}_no_update", f"DROP TRIGGER {table}_no_delete")
     else:
-        await execute(db, "ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
+        await execute(db, f"ALTER TABLE {table} DISABLE TRIGGER {table}_append_only")
     try:
         yield
     finally:
@@ -197,13 +204,13 @@ async def unguarded(db: Database) -> AsyncIterator[None]:
             await execute(
                 db,
                 *(
-                    f"CREATE TRIGGER audit_events_no_{verb.lower()} BEFORE {verb} ON "
-                    "audit_events BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END"
+                    f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+                    f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
                     for verb in ("UPDATE", "DELETE")
                 ),
             )
         else:
-            await execute(db, "ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only")
+            await execute(db, f"ALTER TABLE {table} ENABLE TRIGGER {table}_append_only")
 
 
 async def cli_verify(db: Database) -> tuple[int, str]:
@@ -311,7 +318,9 @@ async def test_events_written_are_counted_for_metrics(audit: Audit) -> None:
     before, counted = await last_id(audit.db), written()
     await audit.gql(USERS, {"first": 7}, audit.staff(Role.SUPPORT, Purpose.SUPPORT))
     await audit.gql(CONSENT, {"granted": True}, audit.user("logistics"))
-    assert written() - counted == len(await events_after(audit.db, before)) > 7
+    events = await events_after(audit.db, before)
+    assert written() - counted == len(ids(events)) >= 2
+    assert len([e for e in events if e.action == "READ"]) == 7  # one row per subject named
 
 
 async def test_platform_users_reads_are_not_audited(audit: Audit) -> None:
@@ -332,7 +341,7 @@ async def test_a_failed_audit_write_changes_nothing_in_the_response(
     async def broken(*args: Any, **kwargs: Any) -> int:
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr("gateway.app.write_reads", broken)
+    monkeypatch.setattr(gateway.read_writer, "write", broken)
     failures, before = gateway.audit_failures, await last_id(audit.db)
     with caplog.at_level(logging.ERROR, logger="gateway.http"):
         unaudited = await audit.gql(USERS, {"first": 10}, headers)
@@ -446,6 +455,12 @@ async def test_no_audit_row_holds_a_value(audit: Audit) -> None:
         assert value[0] not in dumped
 
 
+SUBJECT_EVENTS = (
+    "SELECT e.* FROM audit_events e JOIN audit_event_subjects s ON s.event_id = e.id "
+    "WHERE s.subject_id = :s ORDER BY e.id"
+)
+
+
 async def test_erasure_keeps_the_audit_rows_as_they_were(audit: Audit) -> None:
     """The erasure plan keeps audit_events (subject_id as evidence); they hold no values,
     so nothing in them changes, and the chain still holds."""
@@ -455,9 +470,9 @@ async def test_erasure_keeps_the_audit_rows_as_they_were(audit: Audit) -> None:
         {"id": str(subject)},
         audit.staff(Role.SUPPORT, Purpose.SUPPORT),
     )
-    kept = await fetch(
-        audit.db, "SELECT * FROM audit_events WHERE subject_id = :s ORDER BY id", s=subject
-    )
+    await audit.gql(USERS, {"first": 50}, audit.staff(Role.ANALYST, Purpose.ANALYTICS))
+    kept = await fetch(audit.db, SUBJECT_EVENTS, s=subject)
+    assert any(row.subjects for row in kept)  # a list read naming them among others
     assert kept
     deletion = """mutation { requestAccountDeletion { errors { code } } }"""
     body = await audit.gql(deletion, headers=audit.user(subject))
@@ -468,9 +483,7 @@ async def test_erasure_keeps_the_audit_rows_as_they_were(audit: Audit) -> None:
         assert outcome.done  # the seeded pending erasures too
     (state,) = await fetch(audit.db, "SELECT deletion_state FROM users WHERE id = :s", s=subject)
     assert state[0] == "ERASED"
-    after = await fetch(
-        audit.db, "SELECT * FROM audit_events WHERE subject_id = :s ORDER BY id", s=subject
-    )
+    after = await fetch(audit.db, SUBJECT_EVENTS, s=subject)
     assert [tuple(r) for r in after[: len(kept)]] == [tuple(r) for r in kept]
     completed = [r for r in after[len(kept) :] if r.action == "REQUEST_STATUS"]
     assert completed and json.loads(completed[-1].detail)["to"] == "COMPLETED"
@@ -565,6 +578,115 @@ async def test_a_recomputed_forgery_breaks_the_next_link(audit: Audit) -> None:
     assert (await verdict(audit))["intact"]
 
 
+async def test_a_list_read_is_one_event_naming_each_subject(audit: Audit) -> None:
+    """Thirty users read alike make one chained event, its subjects in the row (what the
+    hash covers) and in the subject index, and each subject in no other event."""
+    before = await last_id(audit.db)
+    body = await audit.gql(USERS, {"first": 30}, audit.staff(Role.DPO, Purpose.LEGAL))
+    listed = sorted(int(node["id"]) for node in body["data"]["users"]["nodes"])
+    rows = await fetch(audit.db, "SELECT * FROM audit_events WHERE id > :a", a=before)
+    assert len(listed) == 30 and len(rows) < 30
+    per_row = [named(row._mapping) for row in rows]
+    assert sorted(sid for subjects in per_row for sid in subjects) == listed
+    for row in rows:
+        if row.subjects is not None:
+            assert row.subject_id is None
+            assert row.subjects == ",".join(map(str, named(row._mapping)))
+    index = await fetch(
+        audit.db,
+        "SELECT event_id, subject_id FROM audit_event_subjects WHERE event_id > :a "
+        "ORDER BY event_id, subject_id",
+        a=before,
+    )
+    assert [(r.event_id, r.subject_id) for r in index] == [
+        (row.id, sid) for row in sorted(rows, key=lambda r: r.id) for sid in named(row._mapping)
+    ]
+
+
+async def _batch_event(audit: Audit) -> tuple[int, list[int]]:
+    """A READ event naming several subjects, and whom."""
+    before = await last_id(audit.db)
+    await audit.gql(USERS, {"first": 12}, audit.staff(Role.DPO, Purpose.LEGAL))
+    rows = await fetch(
+        audit.db,
+        "SELECT * FROM audit_events WHERE id > :a AND subjects IS NOT NULL ORDER BY id",
+        a=before,
+    )
+    assert rows
+    return rows[0].id, named(rows[0]._mapping)
+
+
+async def test_an_event_whose_subjects_are_altered_is_caught(audit: Audit) -> None:
+    target, subjects = await _batch_event(audit)
+    hidden = ",".join(map(str, subjects[1:]))  # one subject's read taken out of the event
+    original = ",".join(map(str, subjects))
+    async with unguarded(audit.db):
+        await execute(
+            audit.db, "UPDATE audit_events SET subjects = :t WHERE id = :i", t=hidden, i=target
+        )
+        await _caught(audit, target, "ALTERED")
+        await execute(
+            audit.db, "UPDATE audit_events SET subjects = :t WHERE id = :i", t=original, i=target
+        )
+    assert (await verdict(audit))["intact"]
+
+
+async def test_the_subject_index_is_checked_against_the_chain(audit: Audit) -> None:
+    """Deleting a subject's index row would hide a read from `myDisclosures`; adding one
+    would invent a read; moving one would blame another subject: each is caught at the
+    event, and past the head too."""
+    target, subjects = await _batch_event(audit)
+    stranger = max(subjects) + 1000
+    with pytest.raises(Exception, match="append-only"):
+        await execute(audit.db, "DELETE FROM audit_event_subjects WHERE event_id = :i", i=target)
+    async with unguarded(audit.db, "audit_event_subjects"):
+        await execute(
+            audit.db,
+            "DELETE FROM audit_event_subjects WHERE event_id = :i AND subject_id = :s",
+            i=target,
+            s=subjects[0],
+        )
+        await _caught(audit, target, "MISINDEXED")
+        await execute(
+            audit.db,
+            "INSERT INTO audit_event_subjects (event_id, subject_id) VALUES (:i, :s)",
+            i=target,
+            s=subjects[0],
+        )
+        assert (await verdict(audit))["intact"]
+        move = (
+            "UPDATE audit_event_subjects SET subject_id = :to WHERE event_id = :i AND "
+            "subject_id = :s"
+        )
+        await execute(audit.db, move, to=stranger, i=target, s=subjects[1])
+        await _caught(audit, target, "MISINDEXED")
+        await execute(audit.db, move, to=subjects[1], i=target, s=stranger)
+        assert (await verdict(audit))["intact"]
+        await execute(
+            audit.db,
+            "INSERT INTO audit_event_subjects (event_id, subject_id) VALUES (:i, :s)",
+            i=target,
+            s=stranger,
+        )
+        await _caught(audit, target, "MISINDEXED")
+        await execute(
+            audit.db,
+            "DELETE FROM audit_event_subjects WHERE event_id = :i AND subject_id = :s",
+            i=target,
+            s=stranger,
+        )
+        beyond = await last_id(audit.db) + 5
+        await execute(
+            audit.db,
+            "INSERT INTO audit_event_subjects (event_id, subject_id) VALUES (:i, :s)",
+            i=beyond,
+            s=stranger,
+        )
+        await _caught(audit, beyond, "MISINDEXED")
+        await execute(audit.db, "DELETE FROM audit_event_subjects WHERE event_id = :i", i=beyond)
+    assert (await verdict(audit))["intact"]
+
+
 async def test_a_deleted_event_is_caught_at_its_id(audit: Audit) -> None:
     await audit.gql(USERS, {"first": 20}, audit.staff(Role.SUPPORT, Purpose.SUPPORT))
     last = await last_id(audit.db)
@@ -602,7 +724,7 @@ async def test_an_inserted_event_is_caught_at_its_id(audit: Audit) -> None:
     }
     # A forger who knows the scheme links it properly: still not in the chain its head names.
     event = Event(**{k: forged[k] for k in _EVENT_FIELDS})
-    (row,) = rows_of([(event, (event.subject_id,))], START, last, head[0])
+    (row,) = rows_of([event], START, last, head[0])
     forged["hash"] = row["hash"]
     columns = ", ".join(forged)
     await execute(
@@ -652,29 +774,34 @@ async def test_two_gateways_appending_at_once_make_one_chain(audit: Audit) -> No
     reads = [e for e in events if e.action == "READ"]
     assert len(reads) == 2 * rounds * 5
     assert len({e.request_id for e in reads}) == 2 * rounds
-    assert [e.id for e in events] == list(range(before + 1, before + 1 + len(events)))
+    assert ids(events) == list(range(before + 1, before + 1 + len(ids(events))))
     assert [app.state.gateway.audit_failures for app in audit.apps] == failures
     found = await verdict(audit)
     assert found["intact"], found
 
 
+_SUBJECT_IDS = st.integers(1, 2**31 - 1)
+
+
 @given(
     st.lists(
-        st.tuples(
-            st.builds(
-                Event,
-                action=st.sampled_from(["READ", "REQUEST_FILED"]),
-                actor=st.text(max_size=12),
-                actor_role=st.none() | st.sampled_from([r.value for r in Role]),
-                purpose=st.none() | st.text(max_size=8),
-                entity=st.none() | st.text(max_size=10),
-                fields=st.none() | st.text(max_size=30),
-                categories=st.none() | st.text(max_size=30),
-                request_id=st.none() | st.text(max_size=32),
-                detail=st.none() | st.text(max_size=30),
+        st.builds(
+            Event,
+            action=st.sampled_from(["READ", "REQUEST_FILED"]),
+            actor=st.text(max_size=12),
+            actor_role=st.none() | st.sampled_from([r.value for r in Role]),
+            purpose=st.none() | st.text(max_size=8),
+            subject_id=st.none() | _SUBJECT_IDS,
+            entity=st.none() | st.text(max_size=10),
+            fields=st.none() | st.text(max_size=30),
+            categories=st.none() | st.text(max_size=30),
+            request_id=st.none() | st.text(max_size=32),
+            detail=st.none() | st.text(max_size=30),
+            subjects=st.none()
+            | st.lists(_SUBJECT_IDS, min_size=2, max_size=6, unique=True).map(
+                lambda found: tuple(sorted(found))
             ),
-            st.lists(st.none() | st.integers(1, 2**31 - 1), min_size=1, max_size=5),
-        ),
+        ).filter(lambda event: event.subject_id is None or event.subjects is None),
         min_size=1,
         max_size=6,
     ),
@@ -682,10 +809,10 @@ async def test_two_gateways_appending_at_once_make_one_chain(audit: Audit) -> No
     st.datetimes(timezones=st.just(UTC)),
 )
 def test_the_fast_chaining_equals_the_reference(
-    events: list[tuple[Event, list[int | None]]], start: int, at: datetime
+    events: list[Event], start: int, at: datetime
 ) -> None:
     rows = rows_of(events, at, start, GENESIS)
-    assert [row["subject_id"] for row in rows] == [sid for _, sids in events for sid in sids]
+    assert [named(row) for row in rows] == [list(event.named()) for event in events]
     prev = GENESIS
     for offset, row in enumerate(rows, start=1):
         assert row["id"] == start + offset and row["prev_hash"] == prev
@@ -710,8 +837,9 @@ async def test_my_disclosures_aggregates_per_day_role_and_purpose(audit: Audit) 
     # The expectation, from the audit table itself.
     rows = await fetch(
         audit.db,
-        "SELECT occurred_at, actor_role, purpose, categories, request_id FROM audit_events "
-        "WHERE subject_id = :s AND action = 'READ'",
+        "SELECT occurred_at, actor_role, purpose, categories, request_id FROM audit_events e "
+        "JOIN audit_event_subjects s ON s.event_id = e.id "
+        "WHERE s.subject_id = :s AND action = 'READ'",
         s=subject,
     )
     want: dict[tuple[str, str, str], tuple[set[str], dict[str, int]]] = {}

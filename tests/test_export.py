@@ -559,11 +559,16 @@ async def test_an_export_request_lives_and_leaves_no_copy(exports: Exports) -> N
         ("FILED", "RECEIVED", None, f"user:{subject}"),
         ("STATUS", "COMPLETED", outcome, f"user:{subject}"),
     ]
-    # Nothing but the request, its two events and their audit events was written: no
-    # table holds the export, and the audit names no value.
+    # Nothing but the request, its two events and their audit events (each indexed under
+    # the subject) was written: no table holds the export, and the audit names no value.
     after = await _tables(db)
     grown = {t: after[t] - before[t] for t in after if after[t] != before[t]}
-    assert grown == {"privacy_requests": 1, "privacy_request_events": 2, "audit_events": 2}
+    assert grown == {
+        "privacy_requests": 1,
+        "privacy_request_events": 2,
+        "audit_events": 2,
+        "audit_event_subjects": 2,
+    }
     [(name, email)] = await fetch(db, "SELECT full_name, email FROM users WHERE id = :s", s=subject)
     audited = await fetch(db, "SELECT * FROM audit_events ORDER BY id DESC LIMIT 2")
     assert all(name not in repr(row) and email not in repr(row) for row in audited)

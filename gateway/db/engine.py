@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-from sqlalchemy import event, text
+from sqlalchemy import Engine, event, text
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -40,6 +41,15 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def sync_sqlite_engine(engine: AsyncEngine) -> Engine:
+    """A synchronous engine on the same SQLite file as `engine` (the stdlib driver, the same
+    pragmas), for a thread of the gateway's own (resolvers/audit: the read writer)."""
+    url = engine.url.set(drivername="sqlite+pysqlite")
+    sync = create_sync_engine(url, pool_size=1, max_overflow=0)
+    event.listen(sync, "connect", _sqlite_pragmas)
+    return sync
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -331,7 +331,11 @@ class AuditEvent(Base):
     actor_role: Mapped[str | None] = mapped_column(String(20))
     purpose: Mapped[str | None] = mapped_column(String(20))
     action: Mapped[str] = mapped_column(String(20))
-    subject_id: Mapped[int | None] = mapped_column(Integer, index=True, info=PERSONAL)
+    # The one subject an event is about; an employee's read of several subjects of one type
+    # alike is one event naming them all in `subjects` (sorted ids, comma-separated) instead.
+    # Either way `audit_event_subjects` indexes them: look subjects up there.
+    subject_id: Mapped[int | None] = mapped_column(Integer, info=PERSONAL)
+    subjects: Mapped[str | None] = mapped_column(Text, info=PERSONAL)
     detail: Mapped[str | None] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     # Not unique-indexed: the chain already makes each one unique, and an index on random
@@ -343,6 +347,19 @@ class AuditEvent(Base):
     entity: Mapped[str | None] = mapped_column(String(40))
     fields: Mapped[str | None] = mapped_column(Text)
     categories: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditEventSubject(Base):
+    """Which events name which subject (`subject_id` or one of `subjects`): the lookup by
+    subject, written with the events; `verify` checks it says what the chain says."""
+
+    __tablename__ = "audit_event_subjects"
+    __table_args__ = (
+        Index("ix_audit_event_subjects_subject_event", "subject_id", "event_id"),
+        {"sqlite_with_rowid": False},
+    )
+    event_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_id: Mapped[int] = mapped_column(Integer, primary_key=True, info=PERSONAL)
 
 
 class AuditChainHead(Base):

@@ -24,7 +24,7 @@ from sqlalchemy.orm.util import identity_key
 
 from gateway import metrics
 from gateway.db import models as m
-from resolvers.audit.chain import Event, KnownHead, append, batches
+from resolvers.audit.chain import Event, KnownHead, append
 from resolvers.audit.reads import Actor
 
 ACTOR = "audit.actor"  # Session.info: the request's Actor
@@ -160,7 +160,7 @@ def _write(session: Session) -> None:
     pending: list[Event] | None = session.info.pop(_PENDING, None)
     if pending:
         clock = session.info.get(CLOCK) or _utc_now
-        append(session.connection(), batches(pending), clock(), session.info.get(HEAD))
+        append(session.connection(), pending, clock(), session.info.get(HEAD))
         session.info[_WRITTEN] = len(pending)
 
 

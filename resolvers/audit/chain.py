@@ -3,12 +3,15 @@
     hash(n) = sha256(hash(n-1) + canonical(event n)),   hash(0) = GENESIS
 
 `canonical` is the JSON array of the event's columns in `CHAINED` order (compact, UTF-8,
-timestamps as `YYYY-MM-DDTHH:MM:SS.ffffffZ`). Appending locks the one-row chain head
-(`UPDATE ... RETURNING` takes the row lock on PostgreSQL and the write lock on SQLite), so
-two processes appending at once still make one chain; ids are the head's `last_id + 1...`,
-contiguous, so a deleted event leaves a gap. `verify` streams the chain in id order and
-names the first event that does not hold: altered (its hash), unlinked (its previous
-hash), missing (a gap, or a chain shorter than its head), inserted (past the head).
+timestamps as `YYYY-MM-DDTHH:MM:SS.ffffffZ`), then `subjects` where the event names several
+(events written before there was such a column hash as they did). Appending locks the
+one-row chain head (`UPDATE ... RETURNING` takes the row lock on PostgreSQL and the write
+lock on SQLite), so two processes appending at once still make one chain; ids are the
+head's `last_id + 1...`, contiguous, so a deleted event leaves a gap. `verify` streams the
+chain in id order and names the first event that does not hold: altered (its hash),
+unlinked (its previous hash), missing (a gap, or a chain shorter than its head), inserted
+(past the head), or misindexed (`audit_event_subjects`, the lookup by subject, does not
+say whom it names).
 
 The chain is tamper-evident, not tamper-proof: whoever can rewrite every row after the one
 they change, and the head, can forge it. `verifyAuditChain` returns the head hash so that
@@ -25,10 +28,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, and_, case, literal, select, update
+from sqlalchemy import Connection, Table, and_, case, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.db.models import AuditChainHead, AuditEvent
+from gateway.db.models import AuditChainHead, AuditEvent, AuditEventSubject
 
 GENESIS = "0" * 64
 HEAD_ID = 1
@@ -48,13 +51,15 @@ CHAINED = (
     "detail",
 )
 _EVENTS = cast(Table, AuditEvent.__table__)
+_SUBJECTS = cast(Table, AuditEventSubject.__table__)
 _HEAD = cast(Table, AuditChainHead.__table__)
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """An event to append; the chain gives it an id, a time and its hashes."""
+    """An event to append; the chain gives it an id, a time and its hashes. It is about one
+    subject (`subject_id`), or several read alike (`subjects`, ascending ids), or none."""
 
     action: str
     actor: str
@@ -66,6 +71,13 @@ class Event:
     categories: str | None = None
     request_id: str | None = None
     detail: str | None = None
+    subjects: tuple[int, ...] | None = None
+
+    def named(self) -> tuple[int, ...]:
+        """Whom the event names, in id order."""
+        if self.subjects is not None:
+            return self.subjects
+        return () if self.subject_id is None else (self.subject_id,)
 
 
 def stamp(at: datetime) -> str:
@@ -77,7 +89,21 @@ def canonical(row: Mapping[Any, Any]) -> str:
     """The reference serialisation of a stored event (`verify` uses it)."""
     values = [row[name] for name in CHAINED]
     values[1] = stamp(values[1])
+    if row["subjects"] is not None:
+        values.append(row["subjects"])
     return _dumps(values)
+
+
+def subjects_text(subjects: Sequence[int]) -> str:
+    """How `audit_events.subjects` stores several subjects: ascending ids, comma-separated."""
+    return ",".join(map(str, subjects))
+
+
+def named(row: Mapping[Any, Any]) -> list[int]:
+    """Whom a stored event names (what `audit_event_subjects` must say of it)."""
+    if row["subjects"] is not None:
+        return [int(part) for part in row["subjects"].split(",")]
+    return [] if row["subject_id"] is None else [row["subject_id"]]
 
 
 def chained(prev_hash: str, text: str) -> str:
@@ -93,35 +119,29 @@ class KnownHead:
     last: tuple[int, str] | None = None
 
 
-# Events alike but for their subject: one request's reads of one type (one per subject).
-Batch = tuple[Event, Sequence[int | None]]
-_STORED = (*CHAINED, "prev_hash", "hash")
+_STORED = (*CHAINED, "subjects", "prev_hash", "hash")
 _PLACEHOLDERS = {
     "qmark": ", ".join("?" for _ in _STORED),
     "numeric_dollar": ", ".join(f"${n}" for n in range(1, len(_STORED) + 1)),
     "format": ", ".join("%s" for _ in _STORED),
 }
-_PG_TYPES = ("int4", "timestamp", *("text",) * 4, "int4", *("text",) * 7)
-
-
-def batches(events: Iterable[Event]) -> list[Batch]:
-    """Events as batches of one (rights actions, which differ in more than their subject)."""
-    return [(event, (event.subject_id,)) for event in events]
+_PG_TYPES = ("int4", "timestamp", *("text",) * 4, "int4", *("text",) * 8)
 
 
 def append(
-    conn: Connection, events: Sequence[Batch], at: datetime, known: KnownHead | None = None
+    conn: Connection, events: Sequence[Event], at: datetime, known: KnownHead | None = None
 ) -> int:
-    """Append the events of `events` (each batch: an event, the subjects it is written
-    for) at time `at` in the connection's transaction; the caller commits.
+    """Append `events` at time `at` in the connection's transaction, with the subject index
+    of each; the caller commits.
 
     The first statement locks the head row, so concurrent appenders queue there and each
     links to the one before. It also moves the head if it is still where this process last
     saw it (the rows were hashed from there) and returns where it is: then one insert
     follows, two statements in all. Otherwise the rows are hashed from the head it
     returned, inserted, and the head moved: three. The rows go to the driver as plain
-    tuples in one statement. Returns the last id appended (0 if nothing was)."""
-    if not any(subjects for _, subjects in events):
+    tuples in one statement, their subjects in one more. Returns the last id appended (0 if
+    nothing was)."""
+    if not events:
         return 0
     stored_at = _EVENTS.c.occurred_at.type.bind_processor(conn.dialect)
     when = stored_at(at) if stored_at is not None else at
@@ -139,10 +159,10 @@ def append(
         .returning(_HEAD.c.last_id, _HEAD.c.last_hash)
     ).one()
     if rows is not None and tuple(head) == moved:
-        _insert(conn, rows)
+        _insert(conn, rows, events)
         return _seen(known, rows)
     rows = _link(events, at, when, head[0], head[1])
-    _insert(conn, rows)
+    _insert(conn, rows, events)
     conn.execute(
         update(_HEAD)
         .where(_HEAD.c.id == HEAD_ID)
@@ -151,9 +171,15 @@ def append(
     return _seen(known, rows)
 
 
-def _insert(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    """One statement on PostgreSQL (the rows as arrays, unnested by the server: a thousand
-    rows in one execution); an executemany of tuples elsewhere."""
+def _insert(conn: Connection, rows: list[tuple[Any, ...]], events: Sequence[Event]) -> None:
+    """The events, then their subject index: each one statement on PostgreSQL (the rows as
+    arrays, unnested by the server: a thousand rows in one execution); an executemany of
+    tuples elsewhere."""
+    index = [
+        (row[0], subject)
+        for row, event in zip(rows, events, strict=True)
+        for subject in event.named()
+    ]
     columns = ", ".join(_STORED)
     if conn.dialect.name == "postgresql":
         arrays = ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(_PG_TYPES, start=1))
@@ -161,9 +187,20 @@ def _insert(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
             f"INSERT INTO audit_events ({columns}) SELECT * FROM unnest({arrays})",
             tuple(list(column) for column in zip(*rows, strict=True)),
         )
+        if index:
+            conn.exec_driver_sql(
+                "INSERT INTO audit_event_subjects (event_id, subject_id) "
+                "SELECT * FROM unnest($1::int4[], $2::int4[])",
+                tuple(list(column) for column in zip(*index, strict=True)),
+            )
         return
     marks = _PLACEHOLDERS[conn.dialect.paramstyle]
     conn.exec_driver_sql(f"INSERT INTO audit_events ({columns}) VALUES ({marks})", rows)
+    if index:
+        pair = ", ".join(_PLACEHOLDERS[conn.dialect.paramstyle].split(", ")[:2])
+        conn.exec_driver_sql(
+            f"INSERT INTO audit_event_subjects (event_id, subject_id) VALUES ({pair})", index
+        )
 
 
 def _seen(known: KnownHead | None, rows: list[tuple[Any, ...]]) -> int:
@@ -175,41 +212,43 @@ def _seen(known: KnownHead | None, rows: list[tuple[Any, ...]]) -> int:
 
 
 def _link(
-    events: Sequence[Batch], at: datetime, stored_at: Any, last_id: int, prev: str
+    events: Sequence[Event], at: datetime, stored_at: Any, last_id: int, prev: str
 ) -> list[tuple[Any, ...]]:
-    """The rows to insert (columns in `_STORED` order), hashed in order. The canonical text
-    is put together from the parts a batch shares, which is what `canonical` would produce
-    (tests/test_audit.py proves it equal)."""
-    when = _dumps(stamp(at))
+    """The rows to insert (columns in `_STORED` order), hashed in order: what `canonical`
+    would produce of each (tests/test_audit.py proves it equal)."""
+    when = stamp(at)
     rows = []
     next_id = last_id
     sha = hashlib.sha256
-    for event, subjects in events:
-        head = ",".join(
-            _dumps(part) for part in (event.actor, event.actor_role, event.purpose, event.action)
-        )
-        tail = ",".join(
-            _dumps(part)
-            for part in (
-                event.entity,
-                event.fields,
-                event.categories,
-                event.request_id,
-                event.detail,
-            )
-        )
-        shared = (event.entity, event.fields, event.categories, event.request_id, event.detail)
-        who = (event.actor, event.actor_role, event.purpose, event.action)
-        for subject in subjects:
-            next_id += 1
-            text = f"[{next_id},{when},{head},{'null' if subject is None else subject},{tail}]"
-            digest = sha((prev + text).encode()).hexdigest()
-            rows.append((next_id, stored_at, *who, subject, *shared, prev, digest))
-            prev = digest
+    for event in events:
+        next_id += 1
+        several = None if event.subjects is None else subjects_text(event.subjects)
+        values = [
+            next_id,
+            when,
+            event.actor,
+            event.actor_role,
+            event.purpose,
+            event.action,
+            event.subject_id,
+            event.entity,
+            event.fields,
+            event.categories,
+            event.request_id,
+            event.detail,
+        ]
+        if several is not None:
+            values.append(several)
+        digest = sha((prev + _dumps(values)).encode()).hexdigest()
+        values[1] = stored_at
+        if several is None:
+            values.append(None)
+        rows.append((*values, prev, digest))
+        prev = digest
     return rows
 
 
-def rows_of(events: Iterable[Batch], at: datetime, last_id: int, prev: str) -> list[dict[str, Any]]:
+def rows_of(events: Iterable[Event], at: datetime, last_id: int, prev: str) -> list[dict[str, Any]]:
     """The rows `append` would insert after (last_id, prev), as mappings (the time as it
     is, not as a driver stores it): for tests of the fast path."""
     return [
@@ -224,6 +263,7 @@ class Break(StrEnum):
     UNLINKED = "UNLINKED"  # it does not name the previous event's hash: inserted or moved
     MISSING = "MISSING"  # no event has this id, yet a later one does (or the head does)
     INSERTED = "INSERTED"  # beyond the chain head, or before the chain's first event
+    MISINDEXED = "MISINDEXED"  # audit_event_subjects does not list whom it names
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,8 +290,11 @@ _EXPLAINED = {
     Break.UNLINKED: "it does not link to the event before it (inserted or moved)",
     Break.MISSING: "it is missing (deleted); the chain continues past it or its head says so",
     Break.INSERTED: "it is not part of the chain the head describes (inserted)",
+    Break.MISINDEXED: (
+        "the subject index does not list whom it names (an index row was changed, deleted or added)"
+    ),
 }
-_ROWS = select(*(_EVENTS.c[name] for name in (*CHAINED, "prev_hash", "hash")))
+_ROWS = select(*(_EVENTS.c[name] for name in _STORED))
 
 
 async def verify(conn: AsyncConnection, *, batch: int = 2000) -> Verdict:
@@ -268,18 +311,37 @@ async def verify(conn: AsyncConnection, *, batch: int = 2000) -> Verdict:
         .execution_options(yield_per=batch)
     )
     async for rows in stream.partitions():
+        index = await _index(conn, prev_id + 1, rows[-1].id)
         for row in rows:
             found = _check(row._mapping, prev_id, prev_hash)
+            if found is None and index.pop(row.id, []) != named(row._mapping):
+                found = row.id, Break.MISINDEXED
             if found is not None:
                 await stream.close()
                 return Verdict(checked, head_id, head_hash, *found)
             prev_id, prev_hash = row.id, row.hash
             checked += 1
+        if index:  # index rows of an event id the chain does not have
+            await stream.close()
+            return Verdict(checked, head_id, head_hash, min(index), Break.MISINDEXED)
     if prev_id < head_id:  # the last events are gone, yet the head names them
         return Verdict(checked, head_id, head_hash, prev_id + 1, Break.MISSING)
     if prev_hash != head_hash:
         return Verdict(checked, head_id, head_hash, prev_id, Break.ALTERED)
     return await _beyond(conn, Verdict(checked, head_id, head_hash))
+
+
+async def _index(conn: AsyncConnection, low: int, high: int) -> dict[int, list[int]]:
+    """What the subject index says of events `low`..`high`: event id -> subjects, ascending."""
+    found: dict[int, list[int]] = {}
+    rows = await conn.execute(
+        select(_SUBJECTS.c.event_id, _SUBJECTS.c.subject_id)
+        .where(_SUBJECTS.c.event_id.between(low, high))
+        .order_by(_SUBJECTS.c.event_id, _SUBJECTS.c.subject_id)
+    )
+    for event_id, subject_id in rows:
+        found.setdefault(event_id, []).append(subject_id)
+    return found
 
 
 def _check(row: Mapping[Any, Any], prev_id: int, prev_hash: str) -> tuple[int, Break] | None:
@@ -301,9 +363,18 @@ async def _beyond(conn: AsyncConnection, verdict: Verdict) -> Verdict:
     first = await conn.scalar(
         select(_EVENTS.c.id).where(_EVENTS.c.id > verdict.head_id).order_by(_EVENTS.c.id).limit(1)
     )
-    if first is None:
+    indexed = await conn.scalar(
+        select(func.min(_SUBJECTS.c.event_id)).where(
+            (_SUBJECTS.c.event_id > verdict.head_id) | (_SUBJECTS.c.event_id < 1)
+        )
+    )
+    if first is None and indexed is None:
         return verdict
     head_now = await conn.scalar(select(_HEAD.c.last_id).where(_HEAD.c.id == HEAD_ID))
-    if head_now is None or first > head_now:
+    if first is not None and (head_now is None or first > head_now):
         return Verdict(verdict.events, verdict.head_id, verdict.head_hash, first, Break.INSERTED)
+    if indexed is not None and (head_now is None or not 1 <= indexed <= head_now):
+        return Verdict(
+            verdict.events, verdict.head_id, verdict.head_hash, indexed, Break.MISINDEXED
+        )
     return verdict

@@ -1,5 +1,6 @@
-"""Who saw my data (GDPR Art. 15(1)(c)): the subject's audit READ events, per day (UTC),
-role and purpose, with how many reads touched each category and in how many requests.
+"""Who saw my data (GDPR Art. 15(1)(c)): the subject's audit READ events (found through the
+subject index), per day (UTC), role and purpose, with how many reads touched each category
+and in how many requests.
 
 Newest day first, then role and purpose; a page ends at a group and the cursor names it
 (keyset). Roles and purposes are said, never which employee.
@@ -15,7 +16,7 @@ from datetime import date
 from sqlalchemy import ColumnElement, Date, and_, func, or_, select, type_coerce
 
 from directives.taxonomy import Purpose, Role
-from gateway.db.models import AuditEvent
+from gateway.db.models import AuditEvent, AuditEventSubject
 from resolvers.audit.reads import READ
 from resolvers.context import Context
 from resolvers.errors import InputError
@@ -46,13 +47,14 @@ async def disclosures(ctx: Context, first: int, after: Key | None) -> tuple[list
     limit = ctx.settings.max_page_size
     if not 1 <= first <= limit:
         raise InputError(f"'first' must be between 1 and {limit}, got {first}")
-    e = AuditEvent
-    mine = [e.subject_id == subject, e.action == READ]
+    e, named = AuditEvent, AuditEventSubject
+    mine = [named.subject_id == subject, e.action == READ]
     conditions = list(mine)
     if after is not None:
         conditions.append(_after(after))
     groups = (
         select(_day, e.actor_role, e.purpose, func.count(func.distinct(e.request_id)))
+        .join(named, named.event_id == e.id)
         .where(*conditions)
         .group_by(_day, e.actor_role, e.purpose)
         .order_by(_day.desc(), e.actor_role, e.purpose)
@@ -67,6 +69,7 @@ async def disclosures(ctx: Context, first: int, after: Key | None) -> tuple[list
         newest, oldest = page[0][0], page[-1][0]
         detail = (
             select(_day, e.actor_role, e.purpose, e.categories, func.count())
+            .join(named, named.event_id == e.id)
             .where(*mine, _day >= oldest, _day <= newest)
             .group_by(_day, e.actor_role, e.purpose, e.categories)
         )
