@@ -1,8 +1,9 @@
 """`privacy-gateway worker`: the rights' background work (resolvers/rights/jobs.py).
 
 A pass claims due erasures one by one until none is due, ends the legal holds that have
-run out until none is left, then counts the requests past or close to their due date
-(counts only, never personal data). The worker repeats passes every
+run out until none is left, brings the audit trail's subject index up to date, then counts
+the requests past or close to their due date (counts only, never personal data). The
+worker repeats passes every
 GATEWAY_WORKER_POLL_SECONDS; `--once` makes one pass and exits 0, due work or not.
 
 SIGTERM or SIGINT stops it after the job in hand: a job is one transaction, which is
@@ -37,6 +38,7 @@ from gateway.db.engine import create_engine, session_factory
 from gateway.errors import ConfigurationError, DatabaseUnavailable
 from gateway.grace import check_grace
 from gateway.settings import Settings
+from resolvers.audit.index import update_index
 from resolvers.rights.jobs import deadline_counts, erase_next, purge_ended_holds
 
 logger = logging.getLogger("gateway.worker")
@@ -55,18 +57,20 @@ class PassReport:
     retrying: int = 0  # failed this time, to be retried after the backoff
     failed: int = 0  # failed for the last allowed time: FAILED with a typed reason
     holds_ended: int = 0
+    indexed: int = 0  # audit events added to the subject index (resolvers/audit/index.py)
     overdue: int = 0
     due_soon: int = 0
     queue_failed: int = 0
 
     @property
     def did_work(self) -> bool:
-        return bool(self.erased or self.retrying or self.failed or self.holds_ended)
+        return bool(self.erased or self.retrying or self.failed or self.holds_ended or self.indexed)
 
     def line(self) -> str:
         return (
             f"erasures: {self.erased} done, {self.retrying} to retry, {self.failed} failed; "
-            f"holds ended: {self.holds_ended}; queue: {self.overdue} overdue, "
+            f"holds ended: {self.holds_ended}; audit events indexed: {self.indexed}; "
+            f"queue: {self.overdue} overdue, "
             f"{self.due_soon} due soon, {self.queue_failed} failed"
         )
 
@@ -99,6 +103,7 @@ async def run_pass(
         if not ended:
             break
         report.holds_ended += ended
+    report.indexed = await update_index(sessions)
     counts = await deadline_counts(sessions, clock())
     report.overdue, report.due_soon = counts["overdue"], counts["due_soon"]
     report.queue_failed = counts["failed"]

@@ -29,10 +29,12 @@ from sqlalchemy import text
 from directives.taxonomy import Purpose, Role
 from gateway.app import create_app
 from gateway.auth import issue_token
-from gateway.db.engine import create_engine
+from gateway.db.engine import create_engine, session_factory
 from gateway.metrics import PROCESS_REGISTRY
 from gateway.seed import DEMO_EMPLOYEES, DEMO_USERS
+from gateway.worker import run_pass
 from resolvers.audit.chain import GENESIS, Event, canonical, chained, named, rows_of
+from resolvers.audit.index import update_index
 from resolvers.rights.jobs import erase_next
 from tests.conftest import BACKENDS, Database, fetch, make_database, post_graphql
 
@@ -137,9 +139,20 @@ async def last_id(db: Database) -> int:
     return int(row[0])
 
 
+async def indexed(db: Database) -> int:
+    """Bring the subject index up to date, as its readers do first; how many events it took."""
+    engine = create_engine(db.settings)
+    try:
+        return await update_index(session_factory(engine))
+    finally:
+        await engine.dispose()
+
+
 async def events_after(db: Database, after: int) -> list[Any]:
     """The events after id `after`, one row per subject each names (as the subject index
-    says; the chain's verification checks the index against the events), in id order."""
+    says, brought up to date first; verification checks the index against the events), in
+    id order."""
+    await indexed(db)
     return await fetch(
         db,
         "SELECT e.id, e.actor, e.actor_role, e.purpose, e.action, s.subject_id, e.entity, "
@@ -471,6 +484,7 @@ async def test_erasure_keeps_the_audit_rows_as_they_were(audit: Audit) -> None:
         audit.staff(Role.SUPPORT, Purpose.SUPPORT),
     )
     await audit.gql(USERS, {"first": 50}, audit.staff(Role.ANALYST, Purpose.ANALYTICS))
+    await indexed(audit.db)
     kept = await fetch(audit.db, SUBJECT_EVENTS, s=subject)
     assert any(row.subjects for row in kept)  # a list read naming them among others
     assert kept
@@ -483,6 +497,7 @@ async def test_erasure_keeps_the_audit_rows_as_they_were(audit: Audit) -> None:
         assert outcome.done  # the seeded pending erasures too
     (state,) = await fetch(audit.db, "SELECT deletion_state FROM users WHERE id = :s", s=subject)
     assert state[0] == "ERASED"
+    await indexed(audit.db)
     after = await fetch(audit.db, SUBJECT_EVENTS, s=subject)
     assert [tuple(r) for r in after[: len(kept)]] == [tuple(r) for r in kept]
     completed = [r for r in after[len(kept) :] if r.action == "REQUEST_STATUS"]
@@ -592,6 +607,7 @@ async def test_a_list_read_is_one_event_naming_each_subject(audit: Audit) -> Non
         if row.subjects is not None:
             assert row.subject_id is None
             assert row.subjects == ",".join(map(str, named(row._mapping)))
+    assert await indexed(audit.db) >= len(rows)
     index = await fetch(
         audit.db,
         "SELECT event_id, subject_id FROM audit_event_subjects WHERE event_id > :a "
@@ -613,6 +629,7 @@ async def _batch_event(audit: Audit) -> tuple[int, list[int]]:
         a=before,
     )
     assert rows
+    await indexed(audit.db)
     return rows[0].id, named(rows[0]._mapping)
 
 
@@ -685,6 +702,67 @@ async def test_the_subject_index_is_checked_against_the_chain(audit: Audit) -> N
         await _caught(audit, beyond, "MISINDEXED")
         await execute(audit.db, "DELETE FROM audit_event_subjects WHERE event_id = :i", i=beyond)
     assert (await verdict(audit))["intact"]
+
+
+async def test_an_index_row_ahead_of_the_index_head_is_caught(audit: Audit) -> None:
+    """The index is built behind the chain: a row for an event it has not reached yet was
+    not written by the gateway."""
+    await indexed(audit.db)
+    await audit.gql(USERS, {"first": 3}, audit.staff(Role.SUPPORT, Purpose.SUPPORT))
+    target = await last_id(audit.db)
+    await execute(
+        audit.db,
+        "INSERT INTO audit_event_subjects (event_id, subject_id) VALUES (:i, 1)",
+        i=target,
+    )
+    await _caught(audit, target, "MISINDEXED")
+    async with unguarded(audit.db, "audit_event_subjects"):
+        await execute(audit.db, "DELETE FROM audit_event_subjects WHERE event_id = :i", i=target)
+    assert (await verdict(audit))["intact"]
+
+
+async def test_the_index_is_built_behind_the_chain_by_each_of_its_builders(
+    audit: Audit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read is in the chain at once and in the index only once a builder ran: the
+    gateway after enough reads (in a task no response waits for), the worker's pass, or
+    the reader of the index itself (`myDisclosures`)."""
+    subject = DEMO_USERS["logistics"]
+    one_user = "query($id: ID!) { user(id: $id) { fullName } }"
+    support = audit.staff(Role.SUPPORT, Purpose.SUPPORT)
+
+    async def heads() -> tuple[int, int]:
+        (row,) = await fetch(
+            audit.db,
+            "SELECT (SELECT last_id FROM audit_chain_head), (SELECT last_id FROM audit_index_head)",
+        )
+        return int(row[0]), int(row[1])
+
+    await indexed(audit.db)
+    await audit.gql(one_user, {"id": str(subject)}, support)
+    chain, index = await heads()
+    assert index < chain
+    # The reader: myDisclosures first brings the index up to date.
+    seen = await audit.gql(DISCLOSURES, {"first": 50}, audit.user(subject))
+    assert seen["data"]["myDisclosures"]["nodes"][0]["role"] in {"SUPPORT", "ANALYST", "DPO"}
+    assert await heads() == (chain, chain)
+    # The worker's pass.
+    await audit.gql(one_user, {"id": str(subject)}, support)
+    gateway = audit.apps[0].state.gateway
+    report = await run_pass(gateway.sessions, gateway.settings, clock=audit.clock)
+    assert report.indexed >= 1 and "audit events indexed" in report.line()
+    chain, index = await heads()
+    assert index == chain
+    # The gateway itself, once INDEX_EVERY subjects were read since it last built it.
+    writer = gateway.read_writer
+    monkeypatch.setattr(writer, "INDEX_EVERY", 25)
+    monkeypatch.setattr(writer, "_unindexed", 0)
+    await audit.gql(USERS, {"first": 10}, support)
+    assert writer._indexing is None
+    await audit.gql(USERS, {"first": 20}, support)
+    await writer.settle()
+    chain, index = await heads()
+    assert index == chain
 
 
 async def test_a_deleted_event_is_caught_at_its_id(audit: Audit) -> None:
@@ -835,6 +913,7 @@ async def test_my_disclosures_aggregates_per_day_role_and_purpose(audit: Audit) 
     await audit.gql(one_user, {"id": str(subject)}, audit.staff(Role.DPO, Purpose.LEGAL))
 
     # The expectation, from the audit table itself.
+    await indexed(audit.db)
     rows = await fetch(
         audit.db,
         "SELECT occurred_at, actor_role, purpose, categories, request_id FROM audit_events e "

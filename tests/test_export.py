@@ -34,8 +34,9 @@ from directives.taxonomy import Category, Role
 from gateway.app import create_app
 from gateway.auth import issue_token
 from gateway.db import models as m
-from gateway.db.engine import create_engine
+from gateway.db.engine import create_engine, session_factory
 from gateway.seed import DEMO_EMPLOYEES, DEMO_USERS
+from resolvers.audit.index import update_index
 from resolvers.rights.export import links, sources
 from resolvers.rights.export.download import ExportResponse
 from resolvers.rights.export.writers import json_schema
@@ -514,6 +515,12 @@ async def test_only_a_platform_user_asks_for_their_export(exports: Exports) -> N
 
 
 async def _tables(db: Database) -> dict[str, int]:
+    """Rows per table, the audit trail's subject index brought up to date first."""
+    engine = create_engine(db.settings)
+    try:
+        await update_index(session_factory(engine))
+    finally:
+        await engine.dispose()
     counts = {}
     for table in sorted(m.Base.metadata.tables):
         [(n,)] = await fetch(db, f"SELECT count(*) FROM {table}")

@@ -351,7 +351,8 @@ class AuditEvent(Base):
 
 class AuditEventSubject(Base):
     """Which events name which subject (`subject_id` or one of `subjects`): the lookup by
-    subject, written with the events; `verify` checks it says what the chain says."""
+    subject, built from the events behind the chain (resolvers/audit/index.py); `verify`
+    checks it says what the chain says."""
 
     __tablename__ = "audit_event_subjects"
     __table_args__ = (
@@ -360,6 +361,14 @@ class AuditEventSubject(Base):
     )
     event_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject_id: Mapped[int] = mapped_column(Integer, primary_key=True, info=PERSONAL)
+
+
+class AuditIndexHead(Base):
+    """The subject index's one-row head: the last event indexed (resolvers/audit/index.py)."""
+
+    __tablename__ = "audit_index_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer)
 
 
 class AuditChainHead(Base):

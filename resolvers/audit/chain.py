@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, cast
@@ -31,7 +31,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, and_, case, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.db.models import AuditChainHead, AuditEvent, AuditEventSubject
+from gateway.db.models import AuditChainHead, AuditEvent, AuditEventSubject, AuditIndexHead
 
 GENESIS = "0" * 64
 HEAD_ID = 1
@@ -52,6 +52,7 @@ CHAINED = (
 )
 _EVENTS = cast(Table, AuditEvent.__table__)
 _SUBJECTS = cast(Table, AuditEventSubject.__table__)
+_INDEXED = cast(Table, AuditIndexHead.__table__)
 _HEAD = cast(Table, AuditChainHead.__table__)
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -139,8 +140,8 @@ def append(
     saw it (the rows were hashed from there) and returns where it is: then one insert
     follows, two statements in all. Otherwise the rows are hashed from the head it
     returned, inserted, and the head moved: three. The rows go to the driver as plain
-    tuples in one statement, their subjects in one more. Returns the last id appended (0 if
-    nothing was)."""
+    tuples in one statement. Their subjects are indexed later (index.py). Returns the last
+    id appended (0 if nothing was)."""
     if not events:
         return 0
     stored_at = _EVENTS.c.occurred_at.type.bind_processor(conn.dialect)
@@ -159,10 +160,10 @@ def append(
         .returning(_HEAD.c.last_id, _HEAD.c.last_hash)
     ).one()
     if rows is not None and tuple(head) == moved:
-        _insert(conn, rows, events)
+        _insert(conn, rows)
         return _seen(known, rows)
     rows = _link(events, at, when, head[0], head[1])
-    _insert(conn, rows, events)
+    _insert(conn, rows)
     conn.execute(
         update(_HEAD)
         .where(_HEAD.c.id == HEAD_ID)
@@ -171,15 +172,9 @@ def append(
     return _seen(known, rows)
 
 
-def _insert(conn: Connection, rows: list[tuple[Any, ...]], events: Sequence[Event]) -> None:
-    """The events, then their subject index: each one statement on PostgreSQL (the rows as
-    arrays, unnested by the server: a thousand rows in one execution); an executemany of
-    tuples elsewhere."""
-    index = [
-        (row[0], subject)
-        for row, event in zip(rows, events, strict=True)
-        for subject in event.named()
-    ]
+def _insert(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """One statement on PostgreSQL (the rows as arrays, unnested by the server: a thousand
+    rows in one execution); an executemany of tuples elsewhere."""
     columns = ", ".join(_STORED)
     if conn.dialect.name == "postgresql":
         arrays = ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(_PG_TYPES, start=1))
@@ -187,20 +182,9 @@ def _insert(conn: Connection, rows: list[tuple[Any, ...]], events: Sequence[Even
             f"INSERT INTO audit_events ({columns}) SELECT * FROM unnest({arrays})",
             tuple(list(column) for column in zip(*rows, strict=True)),
         )
-        if index:
-            conn.exec_driver_sql(
-                "INSERT INTO audit_event_subjects (event_id, subject_id) "
-                "SELECT * FROM unnest($1::int4[], $2::int4[])",
-                tuple(list(column) for column in zip(*index, strict=True)),
-            )
         return
     marks = _PLACEHOLDERS[conn.dialect.paramstyle]
     conn.exec_driver_sql(f"INSERT INTO audit_events ({columns}) VALUES ({marks})", rows)
-    if index:
-        pair = ", ".join(_PLACEHOLDERS[conn.dialect.paramstyle].split(", ")[:2])
-        conn.exec_driver_sql(
-            f"INSERT INTO audit_event_subjects (event_id, subject_id) VALUES ({pair})", index
-        )
 
 
 def _seen(known: KnownHead | None, rows: list[tuple[Any, ...]]) -> int:
@@ -263,7 +247,7 @@ class Break(StrEnum):
     UNLINKED = "UNLINKED"  # it does not name the previous event's hash: inserted or moved
     MISSING = "MISSING"  # no event has this id, yet a later one does (or the head does)
     INSERTED = "INSERTED"  # beyond the chain head, or before the chain's first event
-    MISINDEXED = "MISINDEXED"  # audit_event_subjects does not list whom it names
+    MISINDEXED = "MISINDEXED"  # the subject index does not list whom it names
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,10 +284,12 @@ _ROWS = select(*(_EVENTS.c[name] for name in _STORED))
 async def verify(conn: AsyncConnection, *, batch: int = 2000) -> Verdict:
     """Walk the chain in id order, `batch` rows at a time, up to the head read first (an
     append while this runs moves the head past it, and is checked next time); stop at the
-    first event that does not hold."""
+    first event that does not hold. The subject index must list whom each event names up
+    to the index head, and nothing after it (index.py builds it behind the chain)."""
     head_id, head_hash = (
         await conn.execute(select(_HEAD.c.last_id, _HEAD.c.last_hash).where(_HEAD.c.id == HEAD_ID))
     ).one()
+    indexed = await _indexed(conn)
     prev_id, prev_hash, checked = 0, GENESIS, 0
     stream = await conn.stream(
         _ROWS.where(_EVENTS.c.id <= head_id)
@@ -314,7 +300,10 @@ async def verify(conn: AsyncConnection, *, batch: int = 2000) -> Verdict:
         index = await _index(conn, prev_id + 1, rows[-1].id)
         for row in rows:
             found = _check(row._mapping, prev_id, prev_hash)
-            if found is None and index.pop(row.id, []) != named(row._mapping):
+            listed = index.pop(row.id, [])
+            if found is None and listed and row.id > indexed:  # indexed while this ran?
+                indexed = await _indexed(conn)
+            if found is None and listed != (named(row._mapping) if row.id <= indexed else []):
                 found = row.id, Break.MISINDEXED
             if found is not None:
                 await stream.close()
@@ -329,6 +318,11 @@ async def verify(conn: AsyncConnection, *, batch: int = 2000) -> Verdict:
     if prev_hash != head_hash:
         return Verdict(checked, head_id, head_hash, prev_id, Break.ALTERED)
     return await _beyond(conn, Verdict(checked, head_id, head_hash))
+
+
+async def _indexed(conn: AsyncConnection) -> int:
+    """The last event the subject index covers (index.py)."""
+    return int(await conn.scalar(select(_INDEXED.c.last_id).where(_INDEXED.c.id == HEAD_ID)) or 0)
 
 
 async def _index(conn: AsyncConnection, low: int, high: int) -> dict[int, list[int]]:
@@ -359,22 +353,21 @@ def _check(row: Mapping[Any, Any], prev_id: int, prev_hash: str) -> tuple[int, B
 
 async def _beyond(conn: AsyncConnection, verdict: Verdict) -> Verdict:
     """An event past the head is legitimate only if the head (read again, after a
-    concurrent append) covers it: appenders move the head in the same transaction."""
+    concurrent append) covers it: appenders move the head in the same transaction. So is
+    an index row past the head only if the index head covers it."""
     first = await conn.scalar(
         select(_EVENTS.c.id).where(_EVENTS.c.id > verdict.head_id).order_by(_EVENTS.c.id).limit(1)
     )
-    indexed = await conn.scalar(
+    if first is not None:
+        head_now = await conn.scalar(select(_HEAD.c.last_id).where(_HEAD.c.id == HEAD_ID))
+        if head_now is None or first > head_now:
+            return replace(verdict, broken_at=first, reason=Break.INSERTED)
+    covered = max(verdict.head_id, await _indexed(conn))
+    stray = await conn.scalar(
         select(func.min(_SUBJECTS.c.event_id)).where(
-            (_SUBJECTS.c.event_id > verdict.head_id) | (_SUBJECTS.c.event_id < 1)
+            (_SUBJECTS.c.event_id > covered) | (_SUBJECTS.c.event_id < 1)
         )
     )
-    if first is None and indexed is None:
-        return verdict
-    head_now = await conn.scalar(select(_HEAD.c.last_id).where(_HEAD.c.id == HEAD_ID))
-    if first is not None and (head_now is None or first > head_now):
-        return Verdict(verdict.events, verdict.head_id, verdict.head_hash, first, Break.INSERTED)
-    if indexed is not None and (head_now is None or not 1 <= indexed <= head_now):
-        return Verdict(
-            verdict.events, verdict.head_id, verdict.head_hash, indexed, Break.MISINDEXED
-        )
+    if stray is not None:
+        return replace(verdict, broken_at=stray, reason=Break.MISINDEXED)
     return verdict

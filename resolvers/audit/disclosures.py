@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Date, and_, func, or_, select, type_coerce
 
 from directives.taxonomy import Purpose, Role
 from gateway.db.models import AuditEvent, AuditEventSubject
+from resolvers.audit.index import update_index
 from resolvers.audit.reads import READ
 from resolvers.context import Context
 from resolvers.errors import InputError
@@ -47,6 +48,7 @@ async def disclosures(ctx: Context, first: int, after: Key | None) -> tuple[list
     limit = ctx.settings.max_page_size
     if not 1 <= first <= limit:
         raise InputError(f"'first' must be between 1 and {limit}, got {first}")
+    await update_index(ctx.sessions)  # every event already in the chain
     e, named = AuditEvent, AuditEventSubject
     mine = [named.subject_id == subject, e.action == READ]
     conditions = list(mine)

@@ -1,7 +1,8 @@
 """audit events of many subjects: an employee's read of several subjects of one type alike
 is one event naming them in `subjects`; `audit_event_subjects` indexes every event's
-subjects (filled from `subject_id` for the events already written), append-only like the
-events, and replaces the index on `audit_events.subject_id`
+subjects behind the chain up to `audit_index_head` (filled here from `subject_id` for the
+events already written), append-only like the events, and replaces the index on
+`audit_events.subject_id`
 
 Revision ID: 0005
 Revises: 0004
@@ -42,11 +43,22 @@ def upgrade() -> None:
         "INSERT INTO audit_event_subjects (event_id, subject_id) "
         "SELECT id, subject_id FROM audit_events WHERE subject_id IS NOT NULL"
     )
+    head = op.create_table(
+        "audit_index_head",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("last_id", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_index_head")),
+    )
+    op.bulk_insert(head, [{"id": 1, "last_id": 0}])
+    op.execute(
+        "UPDATE audit_index_head SET last_id = (SELECT last_id FROM audit_chain_head WHERE id = 1)"
+    )
     _append_only()
 
 
 def downgrade() -> None:
     _drop_append_only()
+    op.drop_table("audit_index_head")
     op.drop_index("ix_audit_event_subjects_subject_event", table_name="audit_event_subjects")
     op.drop_table("audit_event_subjects")
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
