@@ -127,6 +127,10 @@ class Policy:
             raise ValueError(f"no policy table for {sorted(f'{r}/{p}' for r, p in lacking_pairs)}")
         if missing_retained := set(self.legal_hold) - set(self.retention_only):
             raise ValueError(f"retention_only lacks {sorted(c.value for c in missing_retained)}")
+        # `decide` is a pure function of its arguments and these tables, which nothing
+        # changes once built: its answers are remembered per process (a few hundred keys:
+        # viewer classes x categories x states), never a subject's, only a class's.
+        object.__setattr__(self, "_decided", {})
 
     def decide(
         self,
@@ -140,6 +144,21 @@ class Policy:
         """The decision for one field. `strategy` is the field's own mask, given for a
         value (not a link): a mask that produces nothing with it (REDACT) is then the STRIP
         it is, before reasons are compared, so the reason follows what the viewer gets."""
+        key = (audience, category, state, retained, strategy)
+        decided: dict[tuple[object, ...], Decision] = self._decided  # type: ignore[attr-defined]
+        found = decided.get(key)
+        if found is None:
+            found = decided[key] = self._decision(audience, category, state, retained, strategy)
+        return found
+
+    def _decision(
+        self,
+        audience: Audience,
+        category: Category,
+        state: SubjectState,
+        retained: bool,
+        strategy: Strategy | None,
+    ) -> Decision:
         decision = _answered(self._decide(audience, category, state, retained), strategy)
         if state == ACTIVE_CONSENTING or self.knows_state(audience):
             return decision

@@ -275,6 +275,7 @@ class Gateway:
         )
         self._key = settings.pseudonym_key.encode()
         self.masks = ProcessMasks(self._key, remember=settings.mask_memo)
+        self.plans: dict[tuple[Any, ...], Any] = {}  # projection plans by value (schema/privacy.py)
         self.proxies = TrustedProxies(settings.trusted_proxies)
         self.rate_limits = RateLimits(settings)
         self.documents = (
@@ -296,6 +297,7 @@ class Gateway:
             loaders=loaders,
             pseudonym_key=self._key,
             masks=self.masks,
+            shared_plans=self.plans,
             enforce=self.enforce,
             full_report=full_report,
             report=RedactionReport(keep_paths=full_report),

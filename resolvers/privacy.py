@@ -77,6 +77,9 @@ class PrivacyScope:
     selections: dict[int, dict[str, list[str]]] = field(default_factory=dict)
     # Projection plans (what to hide of a type) per (type, retained, stances): schema/privacy.py.
     plans: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    # The gateway process's plans by value (types x viewer classes x states), shared by its
+    # requests: a plan is a pure function of those (schema/privacy.py). None: per request.
+    shared_plans: dict[tuple[Any, ...], Any] | None = None
     # An employee's reads, recorded where projection decides (None: not audited).
     audit: ReadLog | None = None
 

@@ -174,7 +174,7 @@ def project(
         plan = plan_for(key)
         if plan is None:
             by_subject = {subjects[0]: view} if isinstance(view, SubjectView) else view
-            plan = plans[key] = _plan(scope, cls, by_subject, retained)
+            plan = plans[key] = _shared_plan(scope, cls, by_subject, retained)
         if plan.absent:
             continue
         for attr, mask in plan.masks:
@@ -210,6 +210,32 @@ class _Plan:
     # of its subject (in `_subjects` order) and the read (SHOW or MASK; STRIP is no read).
     entity: str = ""
     reads: tuple[tuple[int, Read], ...] = ()
+
+
+SHARED_PLANS_MAX = 4096  # plans a process remembers (types x viewer classes x states)
+
+
+def _shared_plan(
+    scope: PrivacyScope, cls: type, views: Mapping[str | None, SubjectView], retained: bool
+) -> _Plan:
+    """The plan for these stances, from the process's plans when it has one.
+
+    A plan is a pure function of the type, `retained`, each subject's stance (the viewer's
+    audience and the subject's state, by value), the viewer's purpose (pseudonyms are per
+    purpose) and the gateway's policy and masks, which never change: so it is computed
+    once per process and key, not once per request. It holds no value and no subject, and
+    a subject's new state (a withdrawal, an erasure) is a new key on the next request."""
+    shared = scope.shared_plans
+    if shared is None:
+        return _plan(scope, cls, views, retained)
+    stances = tuple([(views[s].audience, views[s].state) for s in _subjects(cls)])
+    key = (cls, retained, scope.viewer.purpose, stances)
+    plan = shared.get(key)
+    if plan is None:
+        if len(shared) >= SHARED_PLANS_MAX:
+            shared.clear()
+        plan = shared[key] = _plan(scope, cls, views, retained)
+    return plan
 
 
 def _plan(
@@ -263,7 +289,7 @@ def found(ctx: Context, cls: type, views: Sequence[SubjectView]) -> list[bool]:
     for view in views:
         plan = plans.get(view.stance)
         if plan is None:
-            plan = plans[view.stance] = _plan(scope, cls, {subject: view}, False)
+            plan = plans[view.stance] = _shared_plan(scope, cls, {subject: view}, False)
         result.append(not plan.absent)
     return result
 

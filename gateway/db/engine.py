@@ -43,13 +43,23 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return engine
 
 
-def sync_sqlite_engine(engine: AsyncEngine) -> Engine:
+def sync_sqlite_engine(engine: AsyncEngine, *, wait_for_lock: bool = True) -> Engine:
     """A synchronous engine on the same SQLite file as `engine` (the stdlib driver, the same
-    pragmas), for a thread of the gateway's own (resolvers/audit: the read writer)."""
+    pragmas), for the gateway's own use (resolvers/audit: the read writer). Without
+    `wait_for_lock`, a statement that finds the database locked fails at once (SQLITE_BUSY)
+    instead of waiting up to the busy timeout: for a caller that must not block."""
     url = engine.url.set(drivername="sqlite+pysqlite")
     sync = create_sync_engine(url, pool_size=1, max_overflow=0)
     event.listen(sync, "connect", _sqlite_pragmas)
+    if not wait_for_lock:
+        event.listen(sync, "connect", _no_busy_wait)
     return sync
+
+
+def _no_busy_wait(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=0")
+    cursor.close()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

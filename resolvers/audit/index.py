@@ -35,8 +35,9 @@ _CHAIN = cast(Table, AuditChainHead.__table__)
 _INDEXED = cast(Table, AuditIndexHead.__table__)
 
 
-def catch_up(conn: Connection, limit: int = BATCH_EVENTS) -> int:
-    """Index up to `limit` events appended since the index head, in the connection's
+def catch_up(conn: Connection, limit: int = BATCH_EVENTS, rows: int | None = None) -> int:
+    """Index up to `limit` events appended since the index head, and no more events once
+    `rows` index rows are due (a step that must stay short), in the connection's
     transaction (the caller commits); returns how many events it covered (0: up to date)."""
     last: int = conn.execute(
         update(_INDEXED)
@@ -49,15 +50,23 @@ def catch_up(conn: Connection, limit: int = BATCH_EVENTS) -> int:
     if upto <= last:
         return 0
     events = conn.execute(
-        select(_EVENTS.c.id, _EVENTS.c.subject_id, _EVENTS.c.subjects).where(
+        select(_EVENTS.c.id, _EVENTS.c.subject_id, _EVENTS.c.subjects)
+        .where(
             _EVENTS.c.id > last,
             _EVENTS.c.id <= upto,
             or_(_EVENTS.c.subject_id.is_not(None), _EVENTS.c.subjects.is_not(None)),
         )
+        .order_by(_EVENTS.c.id)
     )
-    rows = sorted((subject, event.id) for event in events for subject in named(event._mapping))
-    if rows:
-        _insert(conn, rows)
+    pairs: list[tuple[int, int]] = []
+    for event in events:
+        pairs.extend((subject, event.id) for subject in named(event._mapping))
+        if rows is not None and len(pairs) >= rows:
+            upto = event.id  # the rest next step
+            break
+    events.close()
+    if pairs:
+        _insert(conn, sorted(pairs))
     conn.execute(update(_INDEXED).where(_INDEXED.c.id == HEAD_ID).values(last_id=upto))
     return upto - last
 
