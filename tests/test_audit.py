@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -342,6 +343,45 @@ async def test_platform_users_reads_are_not_audited(audit: Audit) -> None:
     body = await audit.gql(query, headers=audit.user("buyer"))
     assert "errors" not in body, body
     assert await events_after(audit.db, before) == []
+
+
+async def test_reads_wait_for_a_locked_sqlite_database_off_the_event_loop(
+    audit: Audit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While another process holds SQLite's write lock, the held connection on the loop
+    does not wait for it: the write goes to the writer's thread, which waits, and lands
+    once the lock is released; meanwhile the loop serves other requests."""
+    if audit.db.backend != "sqlite":
+        pytest.skip("SQLite's write lock")
+    gateway = audit.apps[0].state.gateway
+    writer = gateway.read_writer
+    handed_over = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    original = writer._sync.write
+
+    def write(*args: Any) -> None:
+        loop.call_soon_threadsafe(handed_over.set)
+        original(*args)
+
+    monkeypatch.setattr(writer._sync, "write", write)
+    other = sqlite3.connect(audit.db.settings.database_url.split("///", 1)[1])
+    before = await last_id(audit.db)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # the write lock, as another process would hold it
+        request = asyncio.create_task(
+            audit.gql(USERS, {"first": 4}, audit.staff(Role.SUPPORT, Purpose.SUPPORT))
+        )
+        await handed_over.wait()
+        assert not request.done()
+        health = await audit.http.get("/healthz")  # the loop is free meanwhile
+        assert health.status_code == 200
+    finally:
+        other.rollback()
+        other.close()
+    body = await request
+    assert len(body["data"]["users"]["nodes"]) == 4
+    assert len(ids(await events_after(audit.db, before))) >= 1
+    assert (await verdict(audit))["intact"]
 
 
 async def test_a_failed_audit_write_changes_nothing_in_the_response(

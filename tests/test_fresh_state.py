@@ -1,5 +1,6 @@
 """A committed consent withdrawal, deletion request or correction shows on the very next
-request, on every gateway process serving the same database (no decision or personal value
+request, on every gateway process serving the same database (decisions and projection plans
+are remembered per viewer class and subject state, never per subject, and no personal value
 is cached across requests; masks are remembered only by a fingerprint of the value)."""
 
 from __future__ import annotations

@@ -132,3 +132,27 @@ def test_effective_strategy() -> None:
     assert masked.effective_strategy(Strategy.EMAIL) is Strategy.EMAIL
     tombstone = Decision(Action.MASK, Reason.ERASED, Strategy.TOMBSTONE)
     assert tombstone.effective_strategy(Strategy.NAME) is Strategy.TOMBSTONE
+
+
+def test_remembered_decisions_are_the_decisions() -> None:
+    """`decide` remembers its answers per process: for every viewer class, category, state,
+    retention and strategy the remembered answer is the one computed afresh, asked twice
+    (the second from memory), and a policy built anew starts with none of the old ones."""
+    policy = dataclasses.replace(DEFAULT_POLICY)
+    states = [SubjectState(d, c) for d in DeletionState for c in (True, False)]
+    strategies = [None, Strategy.REDACT, Strategy.EMAIL, Strategy.PSEUDONYM]
+    assert policy._decided == {}  # type: ignore[attr-defined]
+    checked = 0
+    for audience in audiences():
+        for category in Category:
+            for state in states:
+                for retained in (False, True):
+                    for strategy in strategies:
+                        fresh = policy._decision(audience, category, state, retained, strategy)
+                        for _ in range(2):
+                            remembered = policy.decide(
+                                audience, category, state, retained=retained, strategy=strategy
+                            )
+                            assert remembered == fresh
+                        checked += 1
+    assert len(policy._decided) == checked  # type: ignore[attr-defined]
