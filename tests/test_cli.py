@@ -167,7 +167,18 @@ def _dump(path: Path) -> dict[str, list[tuple[object, ...]]]:
                 "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
             )
         ]
-        return {t: conn.execute(f'SELECT * FROM "{t}" ORDER BY rowid').fetchall() for t in tables}
+        return {t: _rows(conn, t) for t in tables}
+
+
+def _rows(conn: sqlite3.Connection, table: str) -> list[tuple[object, ...]]:
+    """A table's rows in a stable order: by rowid, or (a WITHOUT ROWID table) by every
+    column."""
+    try:
+        return conn.execute(f'SELECT * FROM "{table}" ORDER BY rowid').fetchall()
+    except sqlite3.OperationalError:
+        width = len(conn.execute(f'SELECT * FROM "{table}" LIMIT 0').description)
+        order = ", ".join(str(n) for n in range(1, width + 1))
+        return conn.execute(f'SELECT * FROM "{table}" ORDER BY {order}').fetchall()
 
 
 def test_seed_is_deterministic(tmp_path: Path) -> None:

@@ -59,7 +59,7 @@ class ReadWriter:
         self._thread: ThreadPoolExecutor | None = None
         self._unindexed = 0
         self._indexing: asyncio.Task[None] | None = None
-        if engine.dialect.name == "sqlite":
+        if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
             self._inline = _Held(sync_sqlite_engine(engine, wait_for_lock=False))
             self._sync = _Held(sync_sqlite_engine(engine))
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="audit-writer")
