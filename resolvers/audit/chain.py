@@ -216,6 +216,46 @@ def _insert(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     conn.exec_driver_sql(f"INSERT INTO audit_events ({columns}) VALUES ({marks})", rows)
 
 
+# PostgreSQL, when this process's last sight of the head still holds: the head moved and
+# the rows inserted by one statement, outside an explicit transaction (one statement is
+# atomic; the head row is locked while it runs), so a request's reads cost one round trip
+# instead of five (BEGIN, UPDATE, INSERT, COMMIT and the pool's ping). The INSERT adds the
+# rows only if the UPDATE moved the head, i.e. it was still where the rows were hashed from.
+_PG_ONE_TRIP = (
+    "WITH head AS (UPDATE audit_chain_head SET "
+    "last_id = CASE WHEN last_id = $1::int4 AND last_hash = $2::text "
+    "THEN $3::int4 ELSE last_id END, "
+    "last_hash = CASE WHEN last_id = $1::int4 AND last_hash = $2::text "
+    "THEN $4::text ELSE last_hash END "
+    f"WHERE id = {HEAD_ID} RETURNING last_id, last_hash), "
+    f"added AS (INSERT INTO audit_events ({', '.join(_STORED)}) SELECT * FROM unnest("
+    + ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(_PG_TYPES, start=5))
+    + ") WHERE EXISTS (SELECT 1 FROM head WHERE last_id = $3::int4 AND last_hash = $4::text) "
+    "RETURNING 1) SELECT last_id, last_hash FROM head"
+)
+
+
+async def append_in_one_trip(
+    driver: Any, dialect: Any, events: Sequence[Event], at: datetime, known: KnownHead
+) -> bool:
+    """Append `events` on an asyncpg connection outside any transaction, in one statement,
+    if the head is still where `known` last saw it; False (nothing written) otherwise, and
+    the caller appends through `append`."""
+    if not events or known.last is None:
+        return False
+    stored_at = _stored_time(dialect)
+    when = stored_at(at) if stored_at is not None else at
+    guess = known.last
+    rows = _link(events, at, when, *guess)
+    moved = (rows[-1][0], rows[-1][-1])
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    head = await driver.fetchrow(_PG_ONE_TRIP, guess[0], guess[1], moved[0], moved[1], *columns)
+    if head is None or (head[0], head[1]) != moved:
+        return False
+    _seen(known, rows)
+    return True
+
+
 def _seen(known: KnownHead | None, rows: list[tuple[Any, ...]]) -> int:
     # Remembered before the commit: if it fails, the next append's guess misses, no more.
     last = rows[-1]
