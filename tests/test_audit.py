@@ -27,6 +27,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+import resolvers.audit
 from directives.taxonomy import Purpose, Role
 from gateway.app import create_app
 from gateway.auth import issue_token
@@ -381,6 +382,34 @@ async def test_reads_wait_for_a_locked_sqlite_database_off_the_event_loop(
     body = await request
     assert len(body["data"]["users"]["nodes"]) == 4
     assert len(ids(await events_after(audit.db, before))) >= 1
+    assert (await verdict(audit))["intact"]
+
+
+async def test_postgresql_appends_a_request_s_reads_in_one_statement(
+    audit: Audit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When this process saw the head last, the reads go in one statement outside a
+    transaction (no `append`); when another process appended since, the guess misses, the
+    statement writes nothing, and `append` links to the head it finds."""
+    if audit.db.backend != "postgresql":
+        pytest.skip("PostgreSQL's one-statement append")
+    support = audit.staff(Role.SUPPORT, Purpose.SUPPORT)
+    await audit.gql(USERS, {"first": 3}, support)  # this process now knows the head
+    calls: list[int] = []
+    original = resolvers.audit.append
+
+    def counted(*args: Any) -> int:
+        calls.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(resolvers.audit, "append", counted)
+    before = await last_id(audit.db)
+    await audit.gql(USERS, {"first": 3}, support)
+    assert calls == [] and await last_id(audit.db) > before
+    await audit.gql(USERS, {"first": 3}, support, client=audit.other)  # the other process
+    assert len(calls) == 1  # it did not see our last append: its guess missed
+    await audit.gql(USERS, {"first": 3}, support)
+    assert len(calls) == 2  # nor did we see its
     assert (await verdict(audit))["intact"]
 
 
