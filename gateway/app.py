@@ -384,7 +384,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await gateway.rate_limits.aclose()
-        gateway.read_writer.close()
+        await gateway.read_writer.aclose()
         await gateway.engine.dispose()
 
     # The pages' assets and the DPO console, all from the package (gateway/console); /metrics.

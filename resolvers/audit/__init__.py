@@ -13,12 +13,18 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import Any
 
+import asyncpg
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.db.engine import sync_sqlite_engine
+from gateway.db.engine import (
+    COMMAND_TIMEOUT_SECONDS,
+    CONNECT_TIMEOUT_SECONDS,
+    sync_sqlite_engine,
+)
 from resolvers.audit.chain import Event, KnownHead, append, append_in_one_trip
 from resolvers.audit.index import catch_up, catch_up_all
 from resolvers.audit.reads import Actor, ReadLog
@@ -62,6 +68,8 @@ class ReadWriter:
         self._thread: ThreadPoolExecutor | None = None
         self._unindexed = 0
         self._indexing: asyncio.Task[None] | None = None
+        self._pg: Any = None  # PostgreSQL: the writer's own connection (asyncpg)
+        self._pg_lock = asyncio.Lock()
         if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
             self._inline = _Held(sync_sqlite_engine(engine, wait_for_lock=False))
             self._sync = _Held(sync_sqlite_engine(engine))
@@ -88,14 +96,31 @@ class ReadWriter:
         return len(events)
 
     async def _one_trip(self, events: list[Event], at: datetime, known: KnownHead) -> bool:
-        """PostgreSQL: the append in one statement, if this process saw the head last."""
+        """PostgreSQL: the append in one statement, on a connection of the writer's own
+        (no pool checkout, no ping), if this process saw the head last. Any failure drops
+        that connection and leaves the append to the pool's (False)."""
         if self.engine.dialect.name != "postgresql":
             return False
-        async with self.engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            return await append_in_one_trip(
-                raw.driver_connection, self.engine.dialect, events, at, known
-            )
+        async with self._pg_lock:
+            try:
+                if self._pg is None:
+                    self._pg = await asyncpg.connect(
+                        self.engine.url.set(drivername="postgresql").render_as_string(
+                            hide_password=False
+                        ),
+                        timeout=CONNECT_TIMEOUT_SECONDS,
+                        command_timeout=COMMAND_TIMEOUT_SECONDS,
+                    )
+                return await append_in_one_trip(self._pg, self.engine.dialect, events, at, known)
+            except Exception as exc:
+                logger.warning("audit: the writer's connection failed (%s)", type(exc).__name__)
+                await self._drop_pg()
+                return False
+
+    async def _drop_pg(self) -> None:
+        held, self._pg = self._pg, None
+        if held is not None:
+            held.terminate()
 
     async def build_index(self) -> None:
         """Bring the subject index up to date as this process does behind its writes; a
@@ -119,6 +144,10 @@ class ReadWriter:
         """Wait for an index build in progress (shutdown, tests)."""
         if self._indexing is not None:
             await asyncio.shield(self._indexing)
+
+    async def aclose(self) -> None:
+        await self._drop_pg()
+        self.close()
 
     def close(self) -> None:
         if self._thread is not None:
