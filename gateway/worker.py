@@ -38,6 +38,8 @@ from gateway.db.engine import create_engine, session_factory
 from gateway.errors import ConfigurationError, DatabaseUnavailable
 from gateway.grace import check_grace
 from gateway.settings import Settings
+from resolvers.audit.actions import audited
+from resolvers.audit.chain import KnownHead
 from resolvers.audit.index import update_index
 from resolvers.rights.jobs import deadline_counts, erase_next, purge_ended_holds
 
@@ -199,7 +201,11 @@ async def work(settings: Settings, *, once: bool, clock: Clock = _utc_now) -> Pa
         await asyncio.to_thread(upgrade, settings)  # as `serve` does; a no-op at head
         engine = create_engine(settings)
         try:
-            totals = await _passes(session_factory(engine), settings, once, stop, clock)
+            sessions = session_factory(engine)
+            # What the worker does to requests (IN_PROGRESS, COMPLETED, FAILED) is a rights
+            # action like any other: an audit event in the same transaction, as "system".
+            audited(sessions, clock, KnownHead())
+            totals = await _passes(sessions, settings, once, stop, clock)
         finally:
             await engine.dispose()
     finally:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import logging
 import os
 import re
@@ -45,6 +46,7 @@ from gateway.grace import check_grace, shortest_deletion_period
 from gateway.migrate import upgrade
 from gateway.settings import Settings
 from gateway.worker import lock_path, run_pass
+from resolvers.audit.chain import verify
 from resolvers.rights import jobs
 from tests.conftest import BACKENDS, fresh_database
 
@@ -296,6 +298,14 @@ async def test_four_workers_do_200_due_erasures_each_exactly_once(pg: Jobs, tmp_
         ids=[s.id for s in subjects],
     )
     assert holds == 200 * 4  # order, shipment, payment, invoice: once each, never twice
+    # Each completion is an audit event too, four processes appending to one valid chain.
+    audited = await pg.rows(
+        "SELECT detail FROM audit_events WHERE action = 'REQUEST_STATUS' AND actor = 'system'"
+    )
+    finished = [json.loads(row[0]) for row in audited]
+    assert sorted(d["request"] for d in finished if d["to"] == "COMPLETED") == sorted(requests)
+    async with pg.engine.connect() as conn:
+        assert (await verify(conn)).intact
 
 
 @needs_postgres
