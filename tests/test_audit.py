@@ -1072,6 +1072,19 @@ async def test_verify_audit_chain_is_for_the_dpo_and_security(audit: Audit) -> N
                 assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN", (role, purpose)
 
 
+async def test_a_subject_s_redaction_status_read_by_staff_is_an_event(audit: Audit) -> None:
+    """`redactionStatus` tells staff a subject's deletion and consent state: a read."""
+    subject = DEMO_USERS["buyer_withdrawn"]
+    before = await last_id(audit.db)
+    query = "query($id: ID!) { redactionStatus(subjectId: $id) { deletionState } }"
+    body = await audit.gql(query, {"id": str(subject)}, audit.staff(Role.SUPPORT, Purpose.SUPPORT))
+    assert "errors" not in body, body
+    reads = reads_of(await events_after(audit.db, before))
+    assert reads == {
+        ("RedactionStatus", subject): {"analyticsConsent": "SHOW", "deletionState": "SHOW"}
+    }
+
+
 async def test_reading_the_dpo_queue_is_an_event_per_subject(audit: Audit) -> None:
     """Requests are not built by projection: the queue records what it hands to staff
     (who filed each request, and their own words)."""

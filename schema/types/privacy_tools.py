@@ -6,7 +6,8 @@ import strawberry
 from strawberry.types import Info
 
 from directives.policy import Audience, SubjectState
-from directives.taxonomy import DeletionState, Role
+from directives.taxonomy import Category, DeletionState, Role
+from resolvers.audit.reads import Read
 from resolvers.context import Context
 from resolvers.errors import ForbiddenError
 from schema import catalog as cat
@@ -63,6 +64,13 @@ class RedactionStatus:
     fields: list[FieldStatus]
 
 
+# What `redactionStatus` tells staff of the subject (no value of theirs beyond these).
+STATUS_READS = (
+    Read("analyticsConsent", "SHOW", Category.USER_PRIVACY_STATE.value),
+    Read("deletionState", "SHOW", Category.USER_PRIVACY_STATE.value),
+)
+
+
 def _viewer(audience: Audience) -> ViewerClass:
     return ViewerClass(
         relationship=audience.relationship.value,
@@ -102,6 +110,9 @@ async def redaction_status(
     if row is None:
         return None
     state = SubjectState(DeletionState(row.deletion_state), analytics_consent=row.analytics_consent)
+    audit = info.context.privacy.audit
+    if audit is not None:  # the subject's deletion and consent state, read by staff
+        audit.saw("RedactionStatus", STATUS_READS, {row.id})
     policy = info.context.privacy.policy
     return RedactionStatus(
         subject_id=strawberry.ID(str(row.id)),
