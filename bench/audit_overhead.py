@@ -223,7 +223,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
         for client in clients.values():
             await client.aclose()
         for app in apps.values():
-            await app.state.gateway.engine.dispose()
+            await app.state.gateway.aclose()
 
 
 async def _skip_write(ctx: Any) -> None:

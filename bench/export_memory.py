@@ -236,7 +236,7 @@ async def run(settings: Settings, sizes: list[int], fmt: str) -> list[Measure]:
             print(_row(results[-1]), file=sys.stderr)
         return results
     finally:
-        await app.state.gateway.engine.dispose()
+        await app.state.gateway.aclose()
 
 
 def _row(r: Measure) -> str:

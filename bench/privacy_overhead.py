@@ -805,7 +805,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
         for client in clients.values():
             await client.aclose()
         for app in apps.values():
-            await app.state.gateway.engine.dispose()
+            await app.state.gateway.aclose()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -319,6 +319,13 @@ class Gateway:
         else:
             audit_events_written.inc(written)
 
+    async def aclose(self) -> None:
+        """Release what the gateway holds: rate-limit storage, the audit writer's
+        connections, the engine's pool (the app's shutdown; tests and benches call it)."""
+        await self.rate_limits.aclose()
+        await self.read_writer.aclose()
+        await self.engine.dispose()
+
     async def authenticate(self, request: Request) -> Viewer:
         token = parse_authorization(request.headers.get("authorization"))
         claims = ANONYMOUS_CLAIMS if token is None else verify_token(self.settings, token)
@@ -383,9 +390,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        await gateway.rate_limits.aclose()
-        await gateway.read_writer.aclose()
-        await gateway.engine.dispose()
+        await gateway.aclose()
 
     # The pages' assets and the DPO console, all from the package (gateway/console); /metrics.
     served: list[BaseRoute] = [Mount(STATIC_PREFIX, static_app())]

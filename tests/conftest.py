@@ -126,7 +126,7 @@ async def reader(db: Database) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
         yield http
-    await app.state.gateway.engine.dispose()
+    await app.state.gateway.aclose()
 
 
 @pytest.fixture(scope="session")
@@ -135,7 +135,7 @@ async def client(db: Database) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
         yield http
-    await app.state.gateway.engine.dispose()
+    await app.state.gateway.aclose()
 
 
 def user_token(db: Database, who: str | int) -> str:

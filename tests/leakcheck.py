@@ -1085,7 +1085,7 @@ def canary_fixture(name: str = "canary") -> Any:
                     viewer_classes(world),
                 )
         finally:
-            await app.state.gateway.engine.dispose()
+            await app.state.gateway.aclose()
             await asyncio.to_thread(drop)
 
     return fixture

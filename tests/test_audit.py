@@ -118,7 +118,7 @@ async def audit(audit_db: Database) -> AsyncIterator[Audit]:
         for client in clients:
             await client.aclose()
         for app in apps:
-            await app.state.gateway.engine.dispose()
+            await app.state.gateway.aclose()
 
 
 @pytest.fixture(autouse=True)

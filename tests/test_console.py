@@ -170,7 +170,7 @@ async def _get(settings: Settings, path: str, **headers: str) -> httpx.Response:
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
             return await http.get(path, headers=headers)
     finally:
-        await app.state.gateway.engine.dispose()
+        await app.state.gateway.aclose()
 
 
 async def test_the_console_is_a_static_page_under_a_strict_policy() -> None:

@@ -136,7 +136,7 @@ async def gw(correction_db: Database) -> AsyncIterator[Gateway]:
         transport=httpx.ASGITransport(app=app), base_url="http://gateway"
     ) as http:
         yield Gateway(correction_db, http)
-    await app.state.gateway.engine.dispose()
+    await app.state.gateway.aclose()
 
 
 def _codes(payload: dict[str, Any]) -> list[tuple[str, str | None]]:

@@ -218,7 +218,7 @@ async def test_after_erasure_tokens_fail_the_email_is_free_and_orders_show_a_del
             )
             assert seen.json()["data"]["order"]["buyer"] == {"fullName": "Deleted user"}
     finally:
-        await app.state.gateway.engine.dispose()
+        await app.state.gateway.aclose()
     async with sessions() as session, session.begin():
         session.add(
             m.User(

@@ -113,7 +113,7 @@ async def exports(export_db: Database) -> AsyncIterator[Exports]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
         yield Exports(export_db, app, http)
-    await app.state.gateway.engine.dispose()
+    await app.state.gateway.aclose()
 
 
 async def _execute(db: Database, *statements: Any) -> None:
@@ -645,7 +645,7 @@ async def test_a_personal_field_added_to_the_schema_appears_without_export_code(
         url = response.json()["data"]["requestDataExport"]["download"]["url"]
         doc = json.loads((await asgi_get(app, url)).body)
     finally:
-        await app.state.gateway.engine.dispose()
+        await app.state.gateway.aclose()
     address = next(c for c in doc["categories"] if c["category"] == "user.contact.address")
     cards = [h for h in address["holdings"] if h["type"] == "Postcard"]
     assert len(cards) == 1 and cards[0]["fields"] == ["postalCode"]
@@ -670,7 +670,7 @@ async def chat(chat_db: Database) -> AsyncIterator[Exports]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
         yield Exports(chat_db, app, http)
-    await app.state.gateway.engine.dispose()
+    await app.state.gateway.aclose()
 
 
 async def _peak(app: Any, target: str, headers: dict[str, str]) -> tuple[int, int, int]:

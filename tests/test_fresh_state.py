@@ -44,7 +44,7 @@ async def two_gateways(
     yield clients[0], clients[1]
     for client, app in zip(clients, apps, strict=True):
         await client.aclose()
-        await app.state.gateway.engine.dispose()
+        await app.state.gateway.aclose()
 
 
 async def _commit(db: Database, *statements: object) -> None:
@@ -139,7 +139,7 @@ async def test_the_pseudonym_memo_holds_no_personal_value(private_db: Database) 
             token=employee_token(private_db, "analyst"),
             purpose="ANALYTICS",
         )
-    await app.state.gateway.engine.dispose()
+    await app.state.gateway.aclose()
     memo = app.state.gateway.masks.pseudonymizer(Purpose.ANALYTICS.value)._known
     nodes = body["data"]["users"]["nodes"]
     shown = {v for node in nodes for v in node.values() if v and v.startswith("psn_")}

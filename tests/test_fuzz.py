@@ -540,7 +540,7 @@ async def mutable(
         ) as http:
             yield Mutable(request.param, database.settings, http, _mutation_viewers())
     finally:
-        await app.state.gateway.engine.dispose()
+        await app.state.gateway.aclose()
         await asyncio.to_thread(drop)
 
 
@@ -938,7 +938,7 @@ async def strict(canary: CanaryGateway) -> AsyncIterator[Starlette]:
     """A gateway with the default limits (the canary client's are lifted) on the same data."""
     app = create_app(canary.settings)
     yield app
-    await app.state.gateway.engine.dispose()
+    await app.state.gateway.aclose()
 
 
 @pytest.mark.parametrize("kind", sorted(BUILDERS))

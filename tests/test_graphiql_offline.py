@@ -104,7 +104,7 @@ async def _get(settings: Settings, path: str, **headers: str) -> httpx.Response:
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
             return await http.get(path, headers=headers)
     finally:
-        await app.state.gateway.engine.dispose()
+        await app.state.gateway.aclose()
 
 
 async def test_the_page_names_only_the_gateways_own_files(tmp_path: Path) -> None:

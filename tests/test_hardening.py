@@ -70,7 +70,7 @@ async def gateway(db: Database, **overrides: Any) -> AsyncIterator[httpx.AsyncCl
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
             yield http
     finally:
-        await app.state.gateway.engine.dispose()
+        await app.state.gateway.aclose()
 
 
 @pytest.fixture
@@ -823,7 +823,7 @@ async def test_a_disconnect_cancels_the_work_at_asgi_level(db: Database, stall: 
     try:
         await asyncio.wait_for(app(_scope(body), receive, send), timeout=10)
     finally:
-        await app.state.gateway.engine.dispose()
+        await app.state.gateway.aclose()
     assert stall.cancelled.is_set()
     assert sent == [], "nobody is listening: nothing is sent"
 
@@ -856,7 +856,7 @@ async def test_a_client_that_hangs_up_frees_the_worker_on_a_real_server(
         server.should_exit = True
         await asyncio.wait_for(serving, timeout=10)
         listener.close()
-        await app.state.gateway.engine.dispose()
+        await app.state.gateway.aclose()
 
 
 async def test_without_a_timeout_work_runs_to_the_end(db: Database) -> None:

@@ -124,7 +124,7 @@ async def incidents(incidents_db: Database) -> AsyncIterator[Incidents]:
         transport=httpx.ASGITransport(app=app), base_url="http://gateway"
     ) as http:
         yield Incidents(incidents_db, http, clock)
-    await app.state.gateway.engine.dispose()
+    await app.state.gateway.aclose()
 
 
 @pytest.fixture(autouse=True)

@@ -46,7 +46,7 @@ async def private(
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
             yield Private(database, http)
     finally:
-        await app.state.gateway.engine.dispose()
+        await app.state.gateway.aclose()
         await asyncio.to_thread(drop)
 
 

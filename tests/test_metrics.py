@@ -53,7 +53,7 @@ async def http(db: Database) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
         yield client
-    await app.state.gateway.engine.dispose()
+    await app.state.gateway.aclose()
 
 
 async def scrape(http: httpx.AsyncClient) -> Samples:
@@ -128,7 +128,7 @@ async def test_queue_figures_come_from_the_database(db: Database, http: httpx.As
     try:
         counts = await deadline_counts(app.state.gateway.sessions, NOW)
     finally:
-        await app.state.gateway.engine.dispose()
+        await app.state.gateway.aclose()
     assert value(found, "privacy_gateway_privacy_requests_overdue") == counts["overdue"]
     assert value(found, "privacy_gateway_privacy_requests_due_soon") == counts["due_soon"]
     assert value(found, "privacy_gateway_failed_jobs") == counts["failed"]
@@ -173,7 +173,7 @@ async def test_a_scrape_without_the_database_still_answers(tmp_path: Path) -> No
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
             found = await scrape(http)
     finally:
-        await app.state.gateway.engine.dispose()
+        await app.state.gateway.aclose()
     assert value(found, "privacy_gateway_database_up") == 0
     assert not any(name == "privacy_gateway_privacy_requests" for name, _ in found)
 
@@ -198,7 +198,7 @@ async def main(url, queries, events):
             response = await http.post("/graphql", json={"query": QUERY})
             assert response.status_code == 200, response.text
         await http.post("/graphql", json={"query": "{ nope"})
-    await app.state.gateway.engine.dispose()
+    await app.state.gateway.aclose()
     metrics.audit_events_written.inc(events)
 
 asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
@@ -250,7 +250,7 @@ def _scrape_once(settings: Settings) -> Samples:
             async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as h:
                 return await scrape(h)
         finally:
-            await app.state.gateway.engine.dispose()
+            await app.state.gateway.aclose()
 
     return asyncio.run(run())
 

@@ -128,7 +128,7 @@ async def http(private: Database) -> AsyncIterator[httpx.AsyncClient]:
         transport=httpx.ASGITransport(app=app), base_url="http://gateway"
     ) as client:
         yield client
-    await app.state.gateway.engine.dispose()
+    await app.state.gateway.aclose()
 
 
 async def digest(db: Database) -> dict[str, str]:

@@ -66,7 +66,7 @@ async def gateway(settings: Settings, peer: str = "127.0.0.1") -> AsyncIterator[
         yield app, lambda address=peer: _client(app, address)
     finally:
         await app.state.gateway.rate_limits.aclose()
-        await app.state.gateway.engine.dispose()
+        await app.state.gateway.aclose()
 
 
 def _client(app: Any, peer: str) -> httpx.AsyncClient:

@@ -85,7 +85,7 @@ async def rights(rights_db: Database) -> AsyncIterator[Rights]:
         for client in clients:
             await client.aclose()
         for app in apps:
-            await app.state.gateway.engine.dispose()
+            await app.state.gateway.aclose()
 
 
 @pytest.fixture(autouse=True)

@@ -283,7 +283,7 @@ async def client(
             yield http
     finally:
         await app.state.gateway.rate_limits.aclose()
-        await app.state.gateway.engine.dispose()
+        await app.state.gateway.aclose()
 
 
 TYPENAME = {"query": "{ __typename }"}
@@ -577,7 +577,7 @@ async def test_no_canary_reaches_the_logs(
                     await send("POST", "/graphql", json={"query": "{ __typename }"})
         finally:
             await app.state.gateway.rate_limits.aclose()
-            await app.state.gateway.engine.dispose()
+            await app.state.gateway.aclose()
 
     text = logs.getvalue()
     assert not TOKEN_RE.findall(text), TOKEN_RE.findall(text)[:5]

@@ -57,7 +57,7 @@ async def gateway(
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
             yield http
     finally:
-        await app.state.gateway.engine.dispose()
+        await app.state.gateway.aclose()
 
 
 def code(response: httpx.Response) -> str | None:

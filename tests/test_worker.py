@@ -455,7 +455,7 @@ async def test_a_failing_erasure_is_retried_with_backoff_then_failed_with_a_type
                 headers={"Authorization": f"Bearer {token}", "X-Processing-Purpose": "LEGAL"},
             )
     finally:
-        await app.state.gateway.engine.dispose()
+        await app.state.gateway.aclose()
     body = response.json()
     assert "errors" not in body, body
     nodes = {n["id"]: n for n in body["data"]["privacyRequests"]["nodes"]}
@@ -565,7 +565,7 @@ async def test_a_deletion_cancelled_in_the_grace_period_is_never_erased(jobs_db:
                 )
                 answers.append(response.json()["data"]["cancelAccountDeletion"])
     finally:
-        await app.state.gateway.engine.dispose()
+        await app.state.gateway.aclose()
     assert answers == [
         {"request": {"status": "CANCELLED"}, "errors": []},
         {"request": None, "errors": [{"code": "NOT_ALLOWED"}]},
