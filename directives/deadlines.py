@@ -120,11 +120,28 @@ COLUMNS = (
     "internal",
     "time_zone",
     "holiday_country",
+    "counted_from",
+    "subjects_told",
     "note",
 )
 _STAGE = re.compile(r"[a-z][a-z_]*")
 _AMOUNT = re.compile(r"[0-9]{1,4}")
 _E = TypeVar("_E", bound=StrEnum)
+
+
+class CountedFrom(StrEnum):
+    """What a breach notice's period counts from (jurisdictions.md, "breach to authority")."""
+
+    AWARE = "AWARE"  # when the platform became aware of the breach (GDPR, PIPL)
+    DETECTED = "DETECTED"  # when it was detected (KZ, RU)
+
+
+class SubjectsTold(StrEnum):
+    """When a jurisdiction's affected subjects are told of a breach (jurisdictions.md)."""
+
+    HIGH_RISK = "HIGH_RISK"  # GDPR Art. 34: a likely high risk (severity HIGH or CRITICAL)
+    UNLESS_HARM_AVOIDED = "UNLESS_HARM_AVOIDED"  # PIPL Art. 57
+    ALWAYS = "ALWAYS"  # no general duty found (KZ via the authority, RU): Art. 3.4 promises it
 
 
 class DeadlineRuleError(ValueError):
@@ -150,6 +167,8 @@ class Rule:
     certainty: Certainty
     term: str = ""
     internal: bool = False
+    counted_from: CountedFrom | None = None  # breach notices only
+    subjects_told: SubjectsTold | None = None  # the subjects' breach notice only
     note: str = ""
 
     @property
@@ -255,6 +274,12 @@ class RuleBook:
         self.calendar(jurisdiction)
         return list(self._rules[jurisdiction, kind])
 
+    def subjects_told(self, jurisdiction: str) -> SubjectsTold:
+        """When the jurisdiction's affected subjects are told of a breach."""
+        told = self.rule(jurisdiction, IncidentNotice.BREACH_SUBJECTS).subjects_told
+        assert told is not None  # the parser requires it on every BREACH_SUBJECTS row
+        return told
+
     def rule(self, jurisdiction: str, kind: Kind, stage: str = "") -> Rule:
         for rule in self.rules_for(jurisdiction, kind):
             if rule.stage == stage:
@@ -337,13 +362,24 @@ def extend(
     return extended_at
 
 
-def incident_deadlines(book: RuleBook, jurisdiction: str, aware_at: datetime) -> list[Deadline]:
-    """Every notice a breach needs: the authority's stages first, then the subjects'."""
+def incident_deadlines(
+    book: RuleBook, jurisdiction: str, detected_at: datetime, aware_at: datetime
+) -> list[Deadline]:
+    """Every notice a breach needs: the authority's stages first, then the subjects'; each
+    counted from detection or awareness, as its row says (`counted_from`)."""
     calendar = book.calendar(jurisdiction)
     deadlines: list[Deadline] = []
     for notice in IncidentNotice:
         stages = [
-            Deadline(add(r.unit, r.amount, aware_at, jurisdiction=calendar), r)
+            Deadline(
+                add(
+                    r.unit,
+                    r.amount,
+                    aware_at if r.counted_from is CountedFrom.AWARE else detected_at,
+                    jurisdiction=calendar,
+                ),
+                r,
+            )
             for r in book.rules_for(jurisdiction, notice)
         ]
         deadlines.extend(sorted(stages, key=lambda d: d.due_at))
@@ -434,6 +470,15 @@ def _row(
     internal = cells["internal"] == "true"
     if internal and not cells["note"]:
         raise fail("an internal figure needs a note saying why the law gives none")
+    counted_from = subjects_told = None
+    if isinstance(kind, IncidentNotice):
+        counted_from = _member(CountedFrom, cells["counted_from"], "counted_from", fail)
+    elif cells["counted_from"]:
+        raise fail("counted_from is for breach notices only: leave it empty on a request")
+    if kind is IncidentNotice.BREACH_SUBJECTS:
+        subjects_told = _member(SubjectsTold, cells["subjects_told"], "subjects_told", fail)
+    elif cells["subjects_told"]:
+        raise fail("subjects_told is for the subjects' breach notice only: leave it empty")
     try:
         ZoneInfo(cells["time_zone"])
     except (ZoneInfoNotFoundError, ValueError, OSError):
@@ -452,6 +497,8 @@ def _row(
         certainty=certainty,
         term=cells["term"],
         internal=internal,
+        counted_from=counted_from,
+        subjects_told=subjects_told,
         note=cells["note"],
     )
     return rule, Calendar(jurisdiction, cells["time_zone"], cells["holiday_country"])

@@ -11,7 +11,9 @@ Which subjects are named is not stored beyond their notifications: the incident 
 the selector (or that ids were given) and the counts per jurisdiction.
 
 Deadlines: `incident_deadlines` from the platform's awareness where the law counts from it
-(GDPR, PIPL), from detection where it counts from that (KZ, RU: `COUNTED_FROM`). A notice
+(GDPR, PIPL), from detection where it counts from that (KZ, RU), and whether subjects are
+told at all, both as the jurisdiction table's rows say (`counted_from`, `subjects_told`
+in directives/data/jurisdictions.csv). A notice
 is overdue while unsent past its due date, and late once sent after it. Subject notices
 are delivered in the gateway (`myNotifications`) when the incident is reported.
 """
@@ -19,7 +21,7 @@ are delivered in the gateway (`myNotifications`) when the incident is reported.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -28,7 +30,14 @@ from typing import Any
 from sqlalchemy import and_, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from directives.deadlines import JURISDICTIONS, Deadline, IncidentNotice, incident_deadlines
+from directives.deadlines import (
+    JURISDICTIONS,
+    Deadline,
+    IncidentNotice,
+    RuleBook,
+    SubjectsTold,
+    incident_deadlines,
+)
 from directives.taxonomy import Purpose, Role
 from gateway.db import models as m
 from resolvers.audit.actions import record
@@ -45,8 +54,6 @@ RESPONDERS: dict[Role, frozenset[str]] = {
     Role.SECURITY: frozenset({Purpose.SECURITY.value, Purpose.LEGAL.value}),
     Role.DPO: frozenset({Purpose.LEGAL.value}),
 }
-# What the authority's clock counts from (jurisdictions.md, "breach to authority").
-COUNTED_FROM: Mapping[str, str] = {"EU": "aware", "CN": "aware", "KZ": "detected", "RU": "detected"}
 
 
 class Severity(StrEnum):
@@ -61,28 +68,17 @@ class Recipient(StrEnum):
     SUBJECT = "SUBJECT"
 
 
-class SubjectRule(StrEnum):
-    """When affected subjects of a jurisdiction are told (jurisdictions.md)."""
-
-    HIGH_RISK = "HIGH_RISK"  # GDPR Art. 34: a likely high risk (severity HIGH or CRITICAL)
-    UNLESS_HARM_AVOIDED = "UNLESS_HARM_AVOIDED"  # PIPL Art. 57
-    ALWAYS = "ALWAYS"  # no general duty found (KZ via the authority, RU): Art. 3.4 promises it
-
-
-SUBJECT_RULES: Mapping[str, SubjectRule] = {
-    "EU": SubjectRule.HIGH_RISK,
-    "CN": SubjectRule.UNLESS_HARM_AVOIDED,
-    "KZ": SubjectRule.ALWAYS,
-    "RU": SubjectRule.ALWAYS,
-}
 HIGH_RISK = frozenset({Severity.HIGH, Severity.CRITICAL})
 
 
-def subjects_told(jurisdiction: str, severity: Severity, harm_avoided: bool) -> bool:
-    rule = SUBJECT_RULES[jurisdiction]
-    if rule is SubjectRule.HIGH_RISK:
+def subjects_told(
+    rules: RuleBook, jurisdiction: str, severity: Severity, harm_avoided: bool
+) -> bool:
+    """Whether the jurisdiction's affected subjects are told (its `subjects_told` row)."""
+    rule = rules.subjects_told(jurisdiction)
+    if rule is SubjectsTold.HIGH_RISK:
         return severity in HIGH_RISK
-    if rule is SubjectRule.UNLESS_HARM_AVOIDED:
+    if rule is SubjectsTold.UNLESS_HARM_AVOIDED:
         return not harm_avoided
     return True
 
@@ -147,7 +143,8 @@ async def report(ctx: Context, given: IncidentReport) -> Incident:
         told = [
             (sid, jurisdiction)
             for sid, jurisdiction, state in subjects
-            if state not in GONE and subjects_told(jurisdiction, given.severity, given.harm_avoided)
+            if state not in GONE
+            and subjects_told(ctx.rules, jurisdiction, given.severity, given.harm_avoided)
         ]
         if told and not message:
             raise Refusal(
@@ -404,9 +401,8 @@ async def _affected(
 def _deadlines(
     ctx: Context, jurisdiction: str, detected: datetime, aware: datetime
 ) -> dict[IncidentNotice, list[Deadline]]:
-    start = aware if COUNTED_FROM[jurisdiction] == "aware" else detected
     found: dict[IncidentNotice, list[Deadline]] = {notice: [] for notice in IncidentNotice}
-    for deadline in incident_deadlines(ctx.rules, jurisdiction, start):
+    for deadline in incident_deadlines(ctx.rules, jurisdiction, detected, aware):
         found[IncidentNotice(deadline.rule.kind)].append(deadline)
     return found
 

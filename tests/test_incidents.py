@@ -20,7 +20,6 @@ from directives.taxonomy import Purpose, Role
 from gateway.app import create_app
 from gateway.auth import issue_token
 from gateway.seed import DEMO_EMPLOYEES, DEMO_USERS
-from resolvers.incidents import COUNTED_FROM
 from tests.conftest import BACKENDS, Database, fetch, make_database
 
 RULES = load_rules()
@@ -154,10 +153,9 @@ async def one_per_jurisdiction(db: Database) -> dict[str, int]:
 
 
 def authority_due(jurisdiction: str) -> set[tuple[str, str | None, datetime]]:
-    start = AWARE if COUNTED_FROM[jurisdiction] == "aware" else DETECTED
     return {
         (jurisdiction, deadline.stage or None, deadline.due_at)
-        for deadline in incident_deadlines(RULES, jurisdiction, start)
+        for deadline in incident_deadlines(RULES, jurisdiction, DETECTED, AWARE)
         if deadline.rule.kind is IncidentNotice.BREACH_AUTHORITY
     }
 
@@ -189,10 +187,9 @@ async def test_deadlines_per_jurisdiction_come_from_the_table(incidents: Inciden
     assert {j: s["count"] for j, s in told.items()} == {"EU": 1, "KZ": 1, "RU": 1, "CN": 1}
     assert all(s["sent"] == s["count"] for s in told.values())  # delivered in the gateway
     for jurisdiction, summary in told.items():
-        start = AWARE if COUNTED_FROM[jurisdiction] == "aware" else DETECTED
         (subjects,) = [
             d
-            for d in incident_deadlines(RULES, jurisdiction, start)
+            for d in incident_deadlines(RULES, jurisdiction, DETECTED, AWARE)
             if d.rule.kind is IncidentNotice.BREACH_SUBJECTS
         ]
         assert _at(summary["dueAt"]) == subjects.due_at

@@ -215,11 +215,41 @@ INCIDENTS = [
 def test_incident_deadlines(
     jurisdiction: str, expected: list[tuple[IncidentNotice, str, str, bool]]
 ) -> None:
-    got = incident_deadlines(BOOK, jurisdiction, utc(FRIDAY))
+    got = incident_deadlines(BOOK, jurisdiction, utc(FRIDAY), utc(FRIDAY))
     assert [(d.rule.kind, d.stage, d.due_at, d.internal) for d in got] == [
         (notice, stage, expect(at, jurisdiction), internal)
         for notice, stage, at, internal in expected
     ]
+
+
+def test_each_breach_notice_counts_from_what_its_row_says() -> None:
+    """Detection and awareness apart: GDPR and PIPL count from awareness, KZ and RU from
+    detection, and who tells the subjects when is the table's too (jurisdictions.md)."""
+    detected = utc(FRIDAY)
+    aware = detected + timedelta(hours=5)
+    clocks = {}
+    for jurisdiction in JURISDICTIONS:
+        for found in incident_deadlines(BOOK, jurisdiction, detected, aware):
+            rule = found.rule
+            start = aware if rule.counted_from is deadlines.CountedFrom.AWARE else detected
+            calendar = BOOK.calendar(jurisdiction)
+            assert found.due_at == deadlines.add(
+                rule.unit, rule.amount, start, jurisdiction=calendar
+            )
+            clocks.setdefault(jurisdiction, set()).add(rule.counted_from)
+    assert clocks == {
+        "EU": {deadlines.CountedFrom.AWARE},
+        "CN": {deadlines.CountedFrom.AWARE},
+        "KZ": {deadlines.CountedFrom.DETECTED},
+        "RU": {deadlines.CountedFrom.DETECTED},
+    }
+    told = deadlines.SubjectsTold
+    assert {j: BOOK.subjects_told(j) for j in JURISDICTIONS} == {
+        "EU": told.HIGH_RISK,
+        "CN": told.UNLESS_HARM_AVOIDED,
+        "KZ": told.ALWAYS,
+        "RU": told.ALWAYS,
+    }
 
 
 def test_qualitative_rules_carry_the_law_word_and_an_internal_sla() -> None:
@@ -320,7 +350,13 @@ BAD = [
     ("stage-on-request", cell(19, "stage", "initial"), 19, "only a notice has stages"),
     ("repeated-stage", cell(25, "stage", "initial"), 25, "stage 'initial' repeats row 24"),
     ("unnamed-stage", cell(25, "stage", ""), 25, "give each a stage name"),
-    ("extra-field", extra_field, 8, "15 fields, but the header names 14"),
+    ("extra-field", extra_field, 8, "17 fields, but the header names 16"),
+    ("breach-without-clock", cell(8, "counted_from", ""), 8, "counted_from '' is not one of"),
+    ("clock-on-request", cell(2, "counted_from", "AWARE"), 2, "breach notices only"),
+    ("unknown-clock", cell(24, "counted_from", "REPORTED"), 24, "counted_from 'REPORTED'"),
+    ("subjects-rule-missing", cell(9, "subjects_told", ""), 9, "subjects_told '' is not"),
+    ("subjects-rule-unknown", cell(34, "subjects_told", "NEVER"), 34, "subjects_told 'NEVER'"),
+    ("subjects-rule-elsewhere", cell(8, "subjects_told", "ALWAYS"), 8, "subjects' breach notice"),
 ]
 
 
