@@ -45,7 +45,9 @@ class ReadWriter:
     and once `INDEX_EVERY` subjects' reads are waiting for the subject index, builds it
     (index.py) behind them: a task of its own, which no response waits for.
 
-    On PostgreSQL through the gateway's engine. On SQLite through a synchronous connection
+    On PostgreSQL in one statement on a connection of its own when this process saw the
+    chain head last (`append_in_one_trip`), else through the gateway's engine and pool
+    (`append`). On SQLite through a synchronous connection
     held for the purpose, on the event loop itself: a write is half a millisecond of work
     in-process (no round trip, no fsync), and every way off the loop cost more than that
     (through aiosqlite, a thread hop per cursor, statement, fetch and commit, about 2 ms a
@@ -165,8 +167,9 @@ def _taken(log: ReadLog) -> list[Event]:
 
 
 class _Held:
-    """The writer thread's one connection, held between writes (a checkout and a reset per
-    write were half of a small write's cost) and opened again after a failure."""
+    """A synchronous SQLite connection held between writes (a checkout and a reset per write
+    were half of a small write's cost), opened again after a failure: the event loop's,
+    which never waits for the write lock, and the fallback thread's, which does."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
