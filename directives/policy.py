@@ -109,6 +109,12 @@ class Policy:
     role_purposes: Mapping[Role, frozenset[Purpose]] = field(default_factory=lambda: ROLE_PURPOSES)
     purpose_basis: Mapping[Purpose, LawfulBasis] = field(default_factory=lambda: PURPOSE_BASIS)
     platform_purposes: frozenset[Purpose] = frozenset({Purpose.FULFILLMENT})
+    # `decide` is a pure function of its arguments and the tables above, which nothing
+    # changes once built: its answers are remembered per policy (a few hundred keys: viewer
+    # classes x categories x states), never a subject's, only a class's.
+    _decided: dict[tuple[object, ...], Decision] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         complete = {
@@ -127,10 +133,6 @@ class Policy:
             raise ValueError(f"no policy table for {sorted(f'{r}/{p}' for r, p in lacking_pairs)}")
         if missing_retained := set(self.legal_hold) - set(self.retention_only):
             raise ValueError(f"retention_only lacks {sorted(c.value for c in missing_retained)}")
-        # `decide` is a pure function of its arguments and these tables, which nothing
-        # changes once built: its answers are remembered per process (a few hundred keys:
-        # viewer classes x categories x states), never a subject's, only a class's.
-        object.__setattr__(self, "_decided", {})
 
     def decide(
         self,
@@ -145,7 +147,7 @@ class Policy:
         value (not a link): a mask that produces nothing with it (REDACT) is then the STRIP
         it is, before reasons are compared, so the reason follows what the viewer gets."""
         key = (audience, category, state, retained, strategy)
-        decided: dict[tuple[object, ...], Decision] = self._decided  # type: ignore[attr-defined]
+        decided = self._decided
         found = decided.get(key)
         if found is None:
             found = decided[key] = self._decision(audience, category, state, retained, strategy)

@@ -141,7 +141,7 @@ def test_remembered_decisions_are_the_decisions() -> None:
     policy = dataclasses.replace(DEFAULT_POLICY)
     states = [SubjectState(d, c) for d in DeletionState for c in (True, False)]
     strategies = [None, Strategy.REDACT, Strategy.EMAIL, Strategy.PSEUDONYM]
-    assert policy._decided == {}  # type: ignore[attr-defined]
+    assert policy._decided == {}
     checked = 0
     for audience in audiences():
         for category in Category:
@@ -155,4 +155,4 @@ def test_remembered_decisions_are_the_decisions() -> None:
                             )
                             assert remembered == fresh
                         checked += 1
-    assert len(policy._decided) == checked  # type: ignore[attr-defined]
+    assert len(policy._decided) == checked
